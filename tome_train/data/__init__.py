@@ -1,0 +1,6 @@
+"""Data sets for training and evaluation (see :func:`build_dataset`)."""
+
+from .indexed import IndexedDataset
+from .registry import DATASETS, build_dataset, default_in_chans
+
+__all__ = ["DATASETS", "IndexedDataset", "build_dataset", "default_in_chans"]
