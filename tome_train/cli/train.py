@@ -1,0 +1,277 @@
+"""``tools/train.py``: train a ViT with token-, attention- and example-level pruning.
+
+Single process::
+
+    python tools/train.py --dataset digits --epochs 4 --keep-rate 0.7 --data-keep 0.8
+
+Distributed (gloo on CPU, nccl on CUDA; initialised from torchrun's env vars)::
+
+    torchrun --standalone --nproc_per_node 2 tools/train.py --dataset digits ...
+
+Writes ``checkpoint.pt`` (last epoch), ``log.csv``, ``log.jsonl`` and ``summary.json``
+to ``--output-dir`` (rank 0 only). ``--resume PATH`` continues a run, possibly with
+a larger ``--epochs``; see :mod:`tome_train.engine.optim` for when that is exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
+
+import tome_train  # noqa: F401  (registers the project's timm models)
+from tome_train.cli.train_args import parse_args, resolve_defaults
+from tome_train.data import IndexedDataset, build_dataset
+from tome_train.engine import (
+    FlopsLedgerHook,
+    Hook,
+    KeepRateHook,
+    SelectorHook,
+    ShardedIndexSampler,
+    Trainer,
+    WarmupCosineSchedule,
+    build_optimizer,
+    index_digest,
+    random_subset,
+)
+from tome_train.engine.checkpoint import atomic_write_text, preserve_rng_state
+from tome_train.engine.runtime import (
+    init_distributed,
+    resolve_device,
+    seed_everything,
+    set_cpu_threads,
+    shutdown_distributed,
+)
+
+SUMMARY_NAME = "summary.json"
+# Arguments that may legitimately change when resuming.
+_RESUME_MUTABLE = {"epochs", "resume", "output_dir", "no_progress", "num_workers", "device"}
+
+
+def model_img_size(name: str) -> int:
+    """The model's default input size, from its timm config (no model is built if possible)."""
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is not None and getattr(cfg, "input_size", None):
+        return int(cfg.input_size[-1])
+    with preserve_rng_state():
+        size = timm.create_model(name, pretrained=False).patch_embed.img_size
+    return int(size[-1] if isinstance(size, (tuple, list)) else size)
+
+
+def create_model(args: argparse.Namespace, num_classes: int, img_size: int) -> nn.Module:
+    return timm.create_model(
+        args.model,
+        pretrained=False,
+        num_classes=num_classes,
+        in_chans=args.in_chans,
+        img_size=img_size,
+        drop_path_rate=args.drop_path,
+    )
+
+
+def dense_forward_gflops(args: argparse.Namespace, num_classes: int, img_size: int) -> float:
+    """Forward GFLOPs/sample of a fresh *unpatched* model: the dense baseline of the ledger."""
+    from tome_train.flops import forward_gflops
+
+    with preserve_rng_state():
+        model = create_model(args, num_classes, img_size).eval()
+        with torch.no_grad():
+            return float(forward_gflops(model, (args.in_chans, img_size, img_size)))
+
+
+def build_criterion(args: argparse.Namespace, num_classes: int) -> tuple[Any, Any]:
+    """Loss and optional ``timm.data.Mixup`` (which then applies the label smoothing)."""
+    if args.mixup > 0 or args.cutmix > 0:
+        from timm.data import Mixup
+        from timm.loss import SoftTargetCrossEntropy
+
+        mixup = Mixup(
+            mixup_alpha=args.mixup,
+            cutmix_alpha=args.cutmix,
+            label_smoothing=args.smoothing,
+            num_classes=num_classes,
+        )
+        return SoftTargetCrossEntropy(), mixup
+    return nn.CrossEntropyLoss(label_smoothing=args.smoothing), None
+
+
+def build_example_level(
+    args: argparse.Namespace, num_samples: int, device: torch.device, world: int, rank: int
+) -> tuple[Any, Any, torch.Tensor]:
+    """Return ``(selector or None, sampler, fixed index set)`` for the chosen example-level mode."""
+    if args.data_keep < 1.0 and not args.random_subset:
+        from tome_train.selection import ActiveSetSampler, ExampleSelector
+
+        kwargs = dict(ExampleSelector.default_schedule(args.epochs, num_samples, args.data_keep))
+        if args.swap_every is not None:
+            kwargs["swap_every"] = args.swap_every
+        if args.swap_fraction is not None:
+            kwargs["swap_fraction"] = args.swap_fraction
+        kwargs.pop("data_keep", None)
+        selector = ExampleSelector(
+            num_samples, data_keep=args.data_keep, seed=args.seed, device=str(device), **kwargs
+        )
+        sampler = ActiveSetSampler(selector, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
+        return selector, sampler, torch.arange(num_samples)
+    if args.random_subset:
+        indices = random_subset(num_samples, args.data_keep, args.seed)
+    else:
+        indices = torch.arange(num_samples)
+    sampler = ShardedIndexSampler(indices, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
+    return None, sampler, indices
+
+
+def selector_summary(selector: Any, indices: torch.Tensor, num_samples: int) -> dict[str, Any]:
+    if selector is not None:
+        summary = dict(selector.summary())
+        return {key: summary[key] for key in ("active_count", "removed_count", "swaps", "active_digest")}
+    return {
+        "active_count": int(indices.numel()),
+        "removed_count": int(num_samples - indices.numel()),
+        "swaps": 0,
+        "active_digest": index_digest(indices),
+    }
+
+
+def _warn_resume_differences(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    changed = sorted(
+        key for key in set(saved) | set(current)
+        if key not in _RESUME_MUTABLE and saved.get(key) != current.get(key)
+    )
+    if changed:
+        warnings.warn(f"resuming with arguments that differ from the checkpoint: {changed}", stacklevel=2)
+
+
+def _json_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: (list(value) if isinstance(value, tuple) else value) for key, value in vars(args).items()}
+
+
+def run(args: argparse.Namespace, device: torch.device, rank: int, world: int) -> dict[str, Any]:
+    """Build everything, train, evaluate, and return (rank 0: also write) the summary."""
+    started = time.perf_counter()
+    seed_everything(args.seed + rank)
+    img_size = args.img_size or model_img_size(args.model)
+    args.img_size = img_size
+    train_set, num_classes = build_dataset(args.dataset, args.data_path, "train", img_size, args.in_chans)
+    test_set, _ = build_dataset(args.dataset, args.data_path, "test", img_size, args.in_chans)
+    if args.limit_train is not None and args.limit_train < len(train_set):
+        train_set = Subset(train_set, range(args.limit_train))
+    if args.limit_test is not None and args.limit_test < len(test_set):
+        test_set = Subset(test_set, range(args.limit_test))
+    input_size = (args.in_chans, img_size, img_size)
+
+    model = create_model(args, num_classes, img_size)
+    dense_forward = dense_forward_gflops(args, num_classes, img_size)
+    hooks: list[Hook] = []
+    if args.keep_rate < 1.0 or args.attn_keep is not None:
+        from tome_train.patch import timm as patch_timm
+
+        model = patch_timm(model, keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse)
+        if args.attn_keep is not None and not hasattr(model, "attn_keep"):
+            warnings.warn("--attn-keep ignored: this patch has no attention-level knob", stacklevel=2)
+        hooks.append(KeepRateHook(args.keep_rate, args.keep_rate_warmup, args.keep_rate_decay, args.attn_keep))
+    model.to(device)
+    train_model: nn.Module = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = DistributedDataParallel(model, device_ids=ids)
+
+    num_samples = len(train_set)
+    selector, sampler, indices = build_example_level(args, num_samples, device, world, rank)
+    if selector is not None:
+        hooks.append(SelectorHook(selector))
+    from tome_train.flops import TrainingFlopsLedger
+
+    ledger = TrainingFlopsLedger()
+    hooks.append(FlopsLedgerHook(ledger, input_size))
+
+    criterion, mixup_fn = build_criterion(args, num_classes)
+    pin = device.type == "cuda"
+    train_loader = DataLoader(
+        IndexedDataset(train_set), batch_size=args.batch_size, sampler=sampler,
+        num_workers=args.num_workers, drop_last=mixup_fn is not None, pin_memory=pin,
+    )
+    test_shard = Subset(test_set, list(range(rank, len(test_set), world)))
+    test_loader = DataLoader(
+        test_shard, batch_size=args.eval_batch_size, shuffle=False, num_workers=args.num_workers,
+        pin_memory=pin,
+    )
+    optimizer = build_optimizer(model, args.lr, args.weight_decay)
+    schedule = WarmupCosineSchedule(optimizer, args.lr, args.epochs, args.warmup_epochs, args.min_lr)
+    trainer = Trainer(
+        model=model, train_model=train_model, optimizer=optimizer, schedule=schedule,
+        criterion=criterion, train_loader=train_loader, test_loader=test_loader, device=device,
+        hooks=hooks, output_dir=args.output_dir, args=_json_args(args), mixup_fn=mixup_fn,
+        amp=not args.no_amp, clip_grad=args.clip_grad, progress=not args.no_progress,
+        is_main=rank == 0,
+    )
+    if args.resume:
+        checkpoint = trainer.resume(args.resume)  # last: restores the RNG states
+        if rank == 0:
+            _warn_resume_differences(checkpoint.get("args", {}), trainer.args)
+
+    history = trainer.fit(args.epochs)
+    final = history[-1] if history and history[-1]["epoch"] == args.epochs - 1 else trainer.evaluate()
+    totals = ledger.totals()
+    dense_train = dense_forward * 3 * num_samples * args.epochs
+    summary: dict[str, Any] = {
+        "top1": float(final["top1"]),
+        "test_loss": float(final["test_loss"]),
+        "train_gflops": float(totals["train_gflops"]),
+        "dense_train_gflops": float(dense_train),
+        "gflops_ratio": float(totals["train_gflops"]) / dense_train if dense_train else None,
+        "dense_forward_gflops": dense_forward,
+        "samples": int(totals["samples"]),
+        "wall_s": float(totals["wall_s"]),
+        "run_wall_s": time.perf_counter() - started,
+        "epochs": args.epochs,
+        "num_train": num_samples,
+        "num_test": len(test_set),
+        "ledger": list(ledger.rows),
+        "selector": selector_summary(selector, indices, num_samples),
+        "history": history,
+        "args": trainer.args,
+        "world_size": world,
+    }
+    if rank == 0:
+        out = Path(args.output_dir)
+        atomic_write_text(json.dumps(summary, indent=2, default=float) + "\n", out / SUMMARY_NAME)
+        print(
+            f"top1={summary['top1']:.2f}% train_gflops={summary['train_gflops']:.3f} "
+            f"dense={dense_train:.3f} ratio={summary['gflops_ratio']:.3f} "
+            f"selector={summary['selector']} -> {out / SUMMARY_NAME}",
+            flush=True,
+        )
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Entry point of ``tools/train.py`` and the ``tome-train`` console script."""
+    args = parse_args(argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    resolve_defaults(args, world)
+    device = resolve_device(args.device)
+    distributed = init_distributed(device)
+    rank = dist.get_rank() if distributed else 0
+    if device.type == "cpu":
+        set_cpu_threads(args.threads, world)
+    try:
+        return run(args, device, rank, world)
+    finally:
+        shutdown_distributed()
+
+
+if __name__ == "__main__":
+    main()

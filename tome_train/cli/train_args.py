@@ -1,0 +1,169 @@
+"""Command-line arguments of ``tools/train.py`` and their data-set dependent defaults.
+
+Defaults that depend on the data set (model, batch size, learning rate, channels)
+are ``None`` in the parser and resolved by :func:`resolve_defaults`, so an explicit
+value always wins and ``--help`` stays honest.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from tome_train.data.registry import DATASETS, default_in_chans
+
+DEFAULT_MODELS = {
+    "digits": "deit_micro_patch2_16",
+    "fashion-mnist": "deit_tiny_patch4_32",
+    "cifar10": "deit_tiny_patch4_32",
+    "imagefolder": "deit_small_patch16_224",
+}
+# Digits is tiny (1,437 training images): small batches give enough steps for a
+# 4-epoch run inside the 5-epoch warm-up to learn; larger sets use DeiT's recipe.
+DEFAULT_BATCH = {"digits": 32}
+DEFAULT_LR = {"digits": 2e-3}
+
+
+def _unit_interval(name: str):  # noqa: ANN202 - argparse type factory
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not 0.0 < value <= 1.0:
+            raise argparse.ArgumentTypeError(f"{name} must be in (0, 1], got {value}")
+        return value
+
+    return parse
+
+
+def _positive(kind: type, name: str):  # noqa: ANN202 - argparse type factory
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {value}")
+        return value
+
+    return parse
+
+
+def _non_negative(kind: type, name: str):  # noqa: ANN202 - argparse type factory
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {kind.__name__}, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}")
+        return value
+
+    return parse
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--prune-layers: comma-separated ints, got {text!r}") from None
+    if not layers or any(layer < 0 for layer in layers):
+        raise argparse.ArgumentTypeError(f"--prune-layers: non-negative ints, got {text!r}")
+    return layers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train a timm ViT with token-, attention- and example-level pruning.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=DATASETS, default="digits")
+    g.add_argument("--data-path", default=None, help="folder/file of the data set (not digits)")
+    g.add_argument("--img-size", type=_positive(int, "--img-size"), default=None,
+                   help="input size (default: the model's)")
+    g.add_argument("--in-chans", type=_positive(int, "--in-chans"), default=None,
+                   help="input channels (default: 1 for grey-scale sets, else 3)")
+    g.add_argument("--limit-train", type=_positive(int, "--limit-train"), default=None,
+                   help="use only the first N training examples (smoke tests)")
+    g.add_argument("--limit-test", type=_positive(int, "--limit-test"), default=None,
+                   help="evaluate only the first N test examples (smoke tests)")
+    g.add_argument("--num-workers", type=_non_negative(int, "--num-workers"), default=0)
+    g = p.add_argument_group("model and optimisation")
+    g.add_argument("--model", default=None, help="timm model name (default depends on --dataset)")
+    g.add_argument("--epochs", type=_positive(int, "--epochs"), default=30)
+    g.add_argument("--batch-size", type=_positive(int, "--batch-size"), default=None,
+                   help="per-process batch size (default 32 for digits, else 128)")
+    g.add_argument("--eval-batch-size", type=_positive(int, "--eval-batch-size"), default=256)
+    g.add_argument("--lr", type=_positive(float, "--lr"), default=None,
+                   help="peak LR (default 2e-3 for digits, else 5e-4 * global batch / 512)")
+    g.add_argument("--min-lr", type=_non_negative(float, "--min-lr"), default=1e-5)
+    g.add_argument("--weight-decay", type=_non_negative(float, "--weight-decay"), default=0.05)
+    g.add_argument("--warmup-epochs", type=_non_negative(float, "--warmup-epochs"), default=5.0,
+                   help="per-step linear LR warm-up; a resume that extends --epochs continues "
+                        "exactly only while the shorter run had not left warm-up")
+    g.add_argument("--drop-path", type=_non_negative(float, "--drop-path"), default=0.0)
+    g.add_argument("--clip-grad", type=_positive(float, "--clip-grad"), default=None)
+    g.add_argument("--smoothing", type=_non_negative(float, "--smoothing"), default=0.1)
+    g.add_argument("--mixup", type=_non_negative(float, "--mixup"), default=0.0, help="mixup alpha")
+    g.add_argument("--cutmix", type=_non_negative(float, "--cutmix"), default=0.0, help="cutmix alpha")
+    g.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
+    g = p.add_argument_group("token and attention level")
+    g.add_argument("--keep-rate", type=_unit_interval("--keep-rate"), default=1.0,
+                   help="token keep rate at each pruning layer (1.0: model not patched)")
+    g.add_argument("--keep-rate-warmup", type=_non_negative(int, "--keep-rate-warmup"), default=0,
+                   help="epochs at keep rate 1.0 before decaying")
+    g.add_argument("--keep-rate-decay", type=_non_negative(int, "--keep-rate-decay"), default=0,
+                   help="epochs of cosine decay from 1.0 to --keep-rate")
+    g.add_argument("--prune-layers", type=_layers, default=(3, 6, 9), help="e.g. 3,6,9")
+    g.add_argument("--fuse", action="store_true", help="fuse pruned tokens into one (EViT)")
+    g.add_argument("--attn-keep", type=_unit_interval("--attn-keep"), default=None,
+                   help="attention-level keep fraction (if the patch supports it)")
+    g = p.add_argument_group("example level")
+    g.add_argument("--data-keep", type=_unit_interval("--data-keep"), default=1.0,
+                   help="fraction of the training set active at a time (1.0: selector off)")
+    g.add_argument("--swap-every", type=_positive(int, "--swap-every"), default=None,
+                   help="epochs between active-set swaps (default: ExampleSelector.default_schedule)")
+    g.add_argument("--swap-fraction", type=_unit_interval("--swap-fraction"), default=None,
+                   help="fraction swapped at each swap (default: ExampleSelector.default_schedule)")
+    g.add_argument("--random-subset", action="store_true",
+                   help="train on a fixed random --data-keep subset instead (random-pruning baseline)")
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    g.add_argument("--output-dir", default="runs/train", help="checkpoint.pt, logs, summary.json")
+    g.add_argument("--resume", default=None, metavar="PATH", help="checkpoint to continue from")
+    g.add_argument("--threads", type=_non_negative(int, "--threads"), default=1,
+                   help="CPU intra-op threads per process (0: torch's default). 1 is the fastest "
+                        "for the small models on a shared machine: OpenMP threads spin-waiting "
+                        "for a busy core slow 2 threads down several-fold")
+    g.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    return p
+
+
+def resolve_defaults(args: argparse.Namespace, world_size: int = 1) -> argparse.Namespace:
+    """Fill data-set dependent defaults (in place) and return ``args``."""
+    if args.model is None:
+        args.model = DEFAULT_MODELS[args.dataset]
+    if args.in_chans is None:
+        args.in_chans = default_in_chans(args.dataset)
+    if args.batch_size is None:
+        args.batch_size = DEFAULT_BATCH.get(args.dataset, 128)
+    if args.lr is None:
+        args.lr = DEFAULT_LR.get(args.dataset, 5e-4 * args.batch_size * world_size / 512)
+    return args
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and cross-check arguments; errors go through ``parser.error`` naming the argument."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dataset != "digits" and args.data_path is None:
+        parser.error(f"--data-path is required for --dataset {args.dataset}")
+    if args.random_subset and args.data_keep >= 1.0:
+        parser.error("--random-subset needs --data-keep < 1")
+    if args.keep_rate_decay and args.keep_rate >= 1.0:
+        parser.error("--keep-rate-decay needs --keep-rate < 1")
+    return args

@@ -1,0 +1,118 @@
+"""The one training/evaluation loop.
+
+``train_one_epoch`` does forward, loss, backward and step for each batch of
+``(image, label, index)`` and hands the results to hooks; it knows nothing about
+token, attention or example pruning. ``evaluate`` shards the test set across
+ranks and sums counts, so every rank gets the exact whole-set accuracy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from .hooks import Hook, TrainState
+from .optim import WarmupCosineSchedule
+
+
+def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when ``amp``; plain fp32 elsewhere (CPU autocast is slow)."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _all_reduce(values: list[float]) -> list[float]:
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    schedule: WarmupCosineSchedule,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    state: TrainState,
+    hooks: Sequence[Hook] = (),
+    mixup_fn: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    amp: bool = True,
+    clip_grad: float | None = None,
+    progress: bool = False,
+) -> dict[str, float]:
+    """One pass over ``loader``; ``model`` may be DDP-wrapped (then uneven shards are joined)."""
+    device = state.device
+    model.train()
+    steps = len(loader)
+    loss_sum, correct, seen = 0.0, 0.0, 0
+    join = model.join() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
+    batches: Any = loader
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(loader, total=steps, desc=f"epoch {state.epoch}", leave=False, dynamic_ncols=True)
+    with join:
+        for index, (images, targets, indices) in enumerate(batches):
+            images = images.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
+            schedule.step(state.epoch, index, steps)
+            inputs, loss_targets = images, targets
+            if mixup_fn is not None:
+                inputs, loss_targets = mixup_fn(images, targets)
+            with autocast(device, amp):
+                logits = model(inputs)
+                loss = criterion(logits, loss_targets)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"loss is {loss.item()} at epoch {state.epoch}, step {index}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_grad:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            optimizer.step()
+            state.global_step += 1
+            logits = logits.detach().float()
+            for hook in hooks:
+                hook.on_batch_end(state, indices, logits, targets)
+            loss_sum += loss.item() * images.shape[0]
+            correct += (logits.argmax(dim=-1) == targets).sum().item()
+            seen += images.shape[0]
+    loss_sum, correct, total = _all_reduce([loss_sum, correct, float(seen)])
+    total = max(total, 1.0)
+    return {"train_loss": loss_sum / total, "train_top1": 100.0 * correct / total}
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = True
+) -> dict[str, float]:
+    """Top-1 (percent) and mean cross-entropy over all ranks' shards of the test set.
+
+    Pass the *unwrapped* model: each rank evaluates its own shard without DDP
+    synchronisation, and the sums are all-reduced afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0.0, 0.0
+    for batch in loader:
+        images, targets = batch[0].to(device), batch[1].to(device)
+        with autocast(device, amp):
+            logits = model(images)
+        logits = logits.float()
+        loss_sum += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+        correct += (logits.argmax(dim=-1) == targets).sum().item()
+        seen += targets.shape[0]
+    model.train(was_training)
+    loss_sum, correct, seen = _all_reduce([loss_sum, correct, seen])
+    seen = max(seen, 1.0)
+    return {"top1": 100.0 * correct / seen, "test_loss": loss_sum / seen, "test_count": int(seen)}

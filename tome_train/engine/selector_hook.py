@@ -1,0 +1,48 @@
+"""Example-level knob: feed per-example correctness to the ``ExampleSelector``.
+
+"Correct" means ``argmax(logits) == original label``. Under mixup/cutmix the
+logits answer a mixed image, yet we still compare with the example's own label:
+the selector tracks how well *this* example is learnt, and the dominant component
+of a mixed image is the original one for most of the mixing distribution. Runs
+that need exact forgetting statistics should disable mixup/cutmix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .hooks import Hook, TrainState
+
+
+class SelectorHook(Hook):
+    """Update the selector per batch; let it merge across ranks and swap at epoch end."""
+
+    name = "selector"
+
+    def __init__(self, selector: Any) -> None:
+        self.selector = selector
+
+    def on_batch_end(
+        self,
+        state: TrainState,
+        indices: torch.Tensor,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+    ) -> None:
+        correct = logits.argmax(dim=-1) == targets
+        self.selector.update(indices.to(correct.device), correct)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        swapped = self.selector.end_epoch(state.epoch)
+        summary = self.selector.summary()
+        state.metrics["swapped"] = bool(swapped)
+        state.metrics["active_count"] = int(summary["active_count"])
+        state.metrics["removed_count"] = int(summary["removed_count"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"selector": self.selector.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.selector.load_state_dict(state["selector"])

@@ -1,0 +1,5 @@
+"""Train a ViT with token-, attention- and example-level pruning (see tome_train.cli.train)."""
+from tome_train.cli.train import main
+
+if __name__ == "__main__":
+    main()
