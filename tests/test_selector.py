@@ -245,3 +245,13 @@ def test_sampler_single_process() -> None:
         ActiveSetSampler(sel, num_replicas=2, rank=2)
     with pytest.raises(ValueError, match="num_replicas"):
         ActiveSetSampler(sel, num_replicas=0, rank=0)
+
+
+def test_bench_smoke() -> None:
+    import json
+
+    from tome_train.selection.bench import tracker_overhead
+
+    out = tracker_overhead(num_samples=2000, batch=32, iters=5)
+    json.dumps(out)
+    assert out["update_us"] > 0 and out["swaps"] > 0

@@ -12,8 +12,8 @@ Design, compared with the Tri-Level reference code, which loops over the samples
 batch in Python with a ``.item()`` host sync per sample and keeps per-rank statistics that
 silently diverge between ranks:
 
-* ``update`` is a fixed sequence of tensor index ops (sort, gather, ``index_add_``,
-  ``scatter_reduce_``): no Python loop over samples, no ``.item()``, no host sync, so on a
+* ``update`` is a fixed sequence of tensor index ops (stable sort, ``index_select``,
+  ``index_add_``, ``index_copy_``): no Python loop over samples, no ``.item()``, no host sync, so on a
   GPU it queues a few dozen tiny kernels behind the training step. Duplicate indices in a
   batch are handled (presentations are ordered by their position in the batch).
 * ``end_epoch`` merges the ranks' presentations of the epoch with one ``all_reduce`` so all
@@ -73,15 +73,22 @@ class ForgettingTracker:
         n, dev = num_samples, self.device
         self.presentations = torch.zeros(n, dtype=torch.long, device=dev)
         self.total_forgetting_events = torch.zeros(n, dtype=torch.long, device=dev)
-        self.ever_correct = torch.zeros(n, dtype=torch.bool, device=dev)
-        self.last_correct = torch.zeros(n, dtype=torch.bool, device=dev)
+        # Bool state lives in buffers with one extra "sink" slot at index n: update() sends
+        # the writes it must skip there instead of masking (boolean masks sync the host).
+        self._last_buf = torch.zeros(n + 1, dtype=torch.bool, device=dev)
+        self._ever_buf = torch.zeros(n + 1, dtype=torch.bool, device=dev)
+        self._first_buf = torch.zeros(n + 1, dtype=torch.bool, device=dev)
+        self.last_correct = self._last_buf[:n]
+        self.ever_correct = self._ever_buf[:n]
         self._window_start = torch.zeros(n, dtype=torch.long, device=dev)
         # Epoch-start snapshot and this rank's first prediction of the epoch: what the
         # cross-rank merge in end_epoch needs to rebuild the single-process statistics.
         self._epoch_start_presentations = torch.zeros(n, dtype=torch.long, device=dev)
         self._epoch_start_events = torch.zeros(n, dtype=torch.long, device=dev)
         self._epoch_start_last_correct = torch.zeros(n, dtype=torch.bool, device=dev)
-        self._epoch_first_correct = torch.zeros(n, dtype=torch.bool, device=dev)
+        self._epoch_first_correct = self._first_buf[:n]
+        self._sink = torch.full((1,), n, dtype=torch.long, device=dev)
+        self._true = torch.ones(1, dtype=torch.bool, device=dev)
 
     # ------------------------------------------------------------------ per batch
     @property
@@ -111,7 +118,7 @@ class ForgettingTracker:
         # Range check only where it costs no device sync (indices from a DataLoader are on
         # the host); out-of-range indices on an accelerator trip the indexing kernel's assert.
         if indices.device.type == "cpu" and indices.numel():
-            lo, hi = int(indices.min()), int(indices.max())
+            lo, hi = (int(v) for v in torch.aminmax(indices))
             if lo < 0 or hi >= self.num_samples:
                 raise ValueError(
                     f"indices must be in [0, {self.num_samples}), got values in [{lo}, {hi}]"
@@ -127,43 +134,30 @@ class ForgettingTracker:
         order.
         """
         idx, ok = self._check_batch(indices, correct)
-        b = idx.numel()
-        if b == 0:
+        if idx.numel() == 0:
             return
-        dev = self.device
-        # Sorting (stably) groups the presentations of each example, in batch order.
+        # Sorting (stably) makes the presentations of each example adjacent, in batch order.
         s, order = torch.sort(idx, stable=True)
-        c = ok[order]
+        c = ok.index_select(0, order)
         same = s[1:] == s[:-1]  # position i+1 presents the same example as position i
-        one = torch.ones(1, dtype=torch.bool, device=dev)
-        first = torch.cat([one, ~same])
-        group = torch.cumsum(first, 0) - 1
-        pos = torch.arange(b, device=dev)
-        gfirst = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
-            0, group, pos, "amin", include_self=False
-        )
-        glast = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
-            0, group, pos, "amax", include_self=False
-        )
-        gany = torch.zeros(b, dtype=torch.long, device=dev).scatter_reduce_(
-            0, group, c.long(), "amax", include_self=False
-        )
+        first = torch.cat([self._true, ~same])  # first presentation of its example here
+        last = torch.cat([~same, self._true])
         # Gather the pre-batch state before any write, so duplicates all see the same values.
-        prev_last = self.last_correct[s]
-        prev_ever = self.ever_correct[s]
-        untouched = self.presentations[s] == self._epoch_start_presentations[s]
-        prev_first = self._epoch_first_correct[s]
-
-        # Forgetting events: against the previous presentation (before this batch) for the
-        # first occurrence, against the preceding occurrence in the batch otherwise.
-        within = torch.cat([~one, same & c[:-1] & ~c[1:]])
-        events = (first & prev_last & ~c) | within
+        prev_last = self._last_buf.index_select(0, s)
+        untouched = self.presentations.index_select(0, s) == (
+            self._epoch_start_presentations.index_select(0, s)
+        )
+        # Outcome of the previous presentation: the stored one for the first occurrence in
+        # the batch, the preceding occurrence otherwise. Event = correct -> incorrect.
+        prev = torch.cat([prev_last[:1], torch.where(same, c[:-1], prev_last[1:])])
+        events = prev & ~c
         self.presentations.index_add_(0, s, torch.ones_like(s))
         self.total_forgetting_events.index_add_(0, s, events.long())
-        # Duplicate indices below always write identical values: deterministic on any device.
-        self.last_correct[s] = c[glast[group]]
-        self.ever_correct[s] = prev_ever | gany[group].bool()
-        self._epoch_first_correct[s] = torch.where(untouched, c[gfirst[group]], prev_first)
+        # At most one write per real example below (the rest go to the sink slot), so the
+        # results are deterministic on any device.
+        self._last_buf.index_copy_(0, torch.where(last, s, self._sink), c)
+        self._ever_buf.index_fill_(0, torch.where(c, s, self._sink), True)
+        self._first_buf.index_copy_(0, torch.where(first & untouched, s, self._sink), c)
 
     # ------------------------------------------------------------------ per epoch
     def end_epoch(self) -> None:
