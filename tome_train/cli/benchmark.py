@@ -33,7 +33,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     p.add_argument("--json", action="store_true", help="print one JSON object only")
+    p.add_argument("--tracker", action="store_true",
+                   help="time the example-level bookkeeping (forgetting tracker) against a train step of --model")
+    p.add_argument("--num-samples", type=int, default=50000, help="training-set size for --tracker")
     return p
+
+
+def run_tracker(args: argparse.Namespace) -> dict:
+    """Bookkeeping cost per batch, and per epoch amortised, as a % of one training step."""
+    from ..selection.bench import tracker_overhead
+
+    out = tracker_overhead(
+        num_samples=args.num_samples, batch=args.batch_size, device=args.device,
+        reference_model=args.model, reference_img_size=args.img_size, reference_iters=args.iters,
+    )
+    batches = max(1, int(0.8 * args.num_samples) // args.batch_size)
+    per_step_ms = out["update_us"] / 1e3 + out["end_epoch_ms"] / batches + out["sampler_epoch_ms"] / batches
+    out["bookkeeping_per_step_ms"] = round(per_step_ms, 4)
+    out["overhead_pct_with_epoch_end"] = round(100 * per_step_ms / out["step_ms"], 4)
+    return out
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -73,6 +91,12 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.tracker:
+        out = run_tracker(args)
+        print(json.dumps(out) if args.json else
+              f"bookkeeping {out['bookkeeping_per_step_ms']:.3f} ms per step = "
+              f"{out['overhead_pct_with_epoch_end']:.4f}% of a {out['step_ms']:.0f} ms {args.model} train step")
+        return 0
     out = run(args)
     if args.json:
         print(json.dumps(out))
