@@ -1,0 +1,113 @@
+"""``tools/benchmark.py``: measured speed of dense vs token-pruned ViTs, as JSON.
+
+Prints the measured speed-up, the FLOPs speed-up and their quotient ``efficiency``
+(1.0 = time exactly proportional to FLOPs). Dense and patched models share weights
+and are timed interleaved in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+
+import torch
+
+from .. import patch
+from ..benchmark import benchmark_models, clone_model
+from ..flops import count_flops, default_input_size
+from .common import create_model, fraction, int_list
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", default="deit_small_patch16_224")
+    p.add_argument("--img-size", type=int, default=None)
+    p.add_argument("--keep-rate", type=fraction("--keep-rate"), default=0.7)
+    p.add_argument("--prune-layers", type=int_list, default=patch.DEFAULT_PRUNE_LAYERS)
+    p.add_argument("--fuse", action="store_true")
+    p.add_argument("--mode", choices=("train", "infer"), default="train")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per model")
+    p.add_argument("--iters", type=int, default=6, help="timed steps per model (interleaved)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    p.add_argument("--json", action="store_true", help="print one JSON object only")
+    p.add_argument("--tracker", action="store_true",
+                   help="time the example-level bookkeeping (forgetting tracker) against a train step of --model")
+    p.add_argument("--num-samples", type=int, default=50000, help="training-set size for --tracker")
+    return p
+
+
+def run_tracker(args: argparse.Namespace) -> dict:
+    """Bookkeeping cost per batch, and per epoch amortised, as a % of one training step."""
+    from ..selection.bench import tracker_overhead
+
+    out = tracker_overhead(
+        num_samples=args.num_samples, batch=args.batch_size, device=args.device,
+        reference_model=args.model, reference_img_size=args.img_size, reference_iters=args.iters,
+    )
+    batches = max(1, int(0.8 * args.num_samples) // args.batch_size)
+    per_step_ms = out["update_us"] / 1e3 + out["end_epoch_ms"] / batches + out["sampler_epoch_ms"] / batches
+    out["bookkeeping_per_step_ms"] = round(per_step_ms, 4)
+    out["overhead_pct_with_epoch_end"] = round(100 * per_step_ms / out["step_ms"], 4)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
+        raise SystemExit("--batch-size and --iters must be >= 1, --warmup >= 0")
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    dense = create_model(args.model, args.img_size).to(device)
+    input_size = default_input_size(dense)
+    sparse = patch.timm(
+        clone_model(dense), keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse
+    )
+    dense_gflops = count_flops(dense, input_size).gflops
+    sparse_gflops = count_flops(sparse, input_size).gflops
+    result = benchmark_models(
+        dense, sparse, args.mode, args.batch_size, input_size, dense.num_classes, device,
+        warmup=args.warmup, iters=args.iters, amp=args.amp,
+    )
+    flops_speedup = dense_gflops / sparse_gflops
+    return {
+        "model": args.model,
+        "mode": args.mode,
+        "batch_size": args.batch_size,
+        "keep_rate": args.keep_rate,
+        "fuse": args.fuse,
+        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "dense_gflops": round(dense_gflops, 4),
+        "sparse_gflops": round(sparse_gflops, 4),
+        "flops_speedup": round(flops_speedup, 4),
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()},
+        "efficiency": round(result["speedup"] / flops_speedup, 4),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.tracker:
+        out = run_tracker(args)
+        print(json.dumps(out) if args.json else
+              f"bookkeeping {out['bookkeeping_per_step_ms']:.3f} ms per step = "
+              f"{out['overhead_pct_with_epoch_end']:.4f}% of a {out['step_ms']:.0f} ms {args.model} train step")
+        return 0
+    out = run(args)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(
+            f"{out['model']} {out['mode']} batch {out['batch_size']}: dense {out['dense_images_per_s']:.2f} img/s, "
+            f"keep {out['keep_rate']}: {out['sparse_images_per_s']:.2f} img/s; speed-up {out['speedup']:.2f}x "
+            f"vs FLOPs {out['flops_speedup']:.2f}x, efficiency {out['efficiency']:.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

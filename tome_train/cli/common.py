@@ -1,0 +1,41 @@
+"""Argument helpers shared by the command-line tools."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def fraction(name: str):
+    """argparse type for a float in (0, 1], with an error naming the option."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1], got {text!r}") from None
+        if not 0.0 < value <= 1.0:
+            raise argparse.ArgumentTypeError(f"{name} must be in (0, 1], got {value}")
+        return value
+
+    return parse
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """argparse type for a comma-separated list of ints ("3,6,9")."""
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+
+
+def create_model(name: str, img_size: int | None = None, **kwargs):
+    """``timm.create_model`` with the project's models registered and a clear error."""
+    import timm
+
+    import tome_train  # noqa: F401  (registers the project's models)
+
+    if not timm.is_model(name):
+        raise SystemExit(f"--model: unknown model {name!r} (see timm.list_models())")
+    if img_size is not None:
+        kwargs["img_size"] = img_size
+    return timm.create_model(name, pretrained=False, **kwargs)

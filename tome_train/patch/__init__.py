@@ -1,0 +1,17 @@
+"""Token-level patches. ``tome_train.patch.timm(model, keep_rate=0.7)`` patches a timm ViT."""
+
+from .prune import kept_token_count, prune_tokens, validate_keep_rate
+from .timm import DEFAULT_PRUNE_LAYERS, apply_patch, is_patched, unpatch
+
+timm = apply_patch  # ToMe-style spelling: tome_train.patch.timm(model, ...)
+
+__all__ = [
+    "DEFAULT_PRUNE_LAYERS",
+    "apply_patch",
+    "is_patched",
+    "kept_token_count",
+    "prune_tokens",
+    "timm",
+    "unpatch",
+    "validate_keep_rate",
+]

@@ -1,0 +1,214 @@
+"""Patch a timm ``VisionTransformer`` in place for CLS-attention token pruning.
+
+Follows ToMe's approach (swap ``model.__class__`` and each block's class for
+subclasses; no weights are copied, so ``state_dict()`` is unchanged), with:
+
+* current timm blocks: fused attention (SDPA), LayerScale, qk-norm, gated attention,
+  distillation and register tokens (all prefix tokens are kept, never pruned);
+* plain attributes as knobs, read at every forward (``model.keep_rate``,
+  ``model.prune_layers``, ``model.fuse``), so a schedule can change them per epoch;
+* ``unpatch`` to restore the original classes.
+
+Per-forward state lives in one small dict shared by the model and its blocks
+(``model._tome_info``): it is refilled at the start of every forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from timm.layers import Attention
+from timm.models.vision_transformer import Block, VisionTransformer
+
+from .prune import prune_tokens, validate_keep_rate
+
+DEFAULT_PRUNE_LAYERS: tuple[int, ...] = (3, 6, 9)  # EViT / Tri-Level E-ViT on 12-block DeiTs
+_ORIGINAL = "_tome_original_class"
+_KNOBS = ("keep_rate", "prune_layers", "fuse")
+
+
+class CLSAttentionMixin:
+    """Adds ``forward_with_cls_attn``: attention output plus the CLS query's softmax row."""
+
+    def forward_with_cls_attn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        attn: Attention = self  # type: ignore[assignment]
+        batch, num_tokens, _ = x.shape
+        gate = attn.gate(x).sigmoid() if getattr(attn, "gate", None) is not None else None
+        qkv = attn.qkv(x).reshape(batch, num_tokens, 3, attn.num_heads, attn.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = attn.q_norm(q), attn.k_norm(k)
+        if attn.fused_attn:
+            out = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=attn.attn_drop.p if attn.training else 0.0
+            )
+            # Fused attention never materialises the N x N probabilities: recompute only
+            # the CLS row (N dot products per head instead of N^2).
+            cls_logits = (q[:, :, :1] * attn.scale) @ k.transpose(-2, -1)
+            cls_attn = cls_logits.softmax(dim=-1)[:, :, 0]
+        else:
+            probs = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+            cls_attn = probs[:, :, 0]
+            out = attn.attn_drop(probs) @ v
+        out = out.transpose(1, 2).reshape(batch, num_tokens, attn.attn_dim)
+        out = attn.norm(out)
+        if gate is not None:
+            out = out * gate
+        out = attn.proj_drop(attn.proj(out))
+        return out, cls_attn.mean(dim=1)
+
+
+class PruningBlockMixin:
+    """A timm ``Block`` that prunes tokens between its attention and its MLP."""
+
+    _tome_info: dict[str, Any]
+    _tome_layer: int
+
+    def forward(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False
+    ) -> torch.Tensor:
+        info = self._tome_info
+        info["token_counts"].append(int(x.shape[1]))
+        if self._tome_layer not in info["prune_layers"] or info["keep_rate"] >= 1.0:
+            return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)  # type: ignore[misc]
+        if attn_mask is not None or is_causal:
+            raise ValueError("attn_mask / is_causal are not supported in token-pruning blocks")
+        blk: Block = self  # type: ignore[assignment]
+        out, cls_attn = blk.attn.forward_with_cls_attn(blk.norm1(x))
+        x = x + blk.drop_path1(blk.ls1(out))
+        x, _ = prune_tokens(
+            x, cls_attn, info["keep_rate"], info["num_prefix_tokens"], fuse=info["fuse"]
+        )
+        return x + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(x))))
+
+
+class TokenPruningMixin:
+    """The patched model: validates the knobs and resets the shared state per forward."""
+
+    keep_rate: float
+    prune_layers: tuple[int, ...]
+    fuse: bool
+    _tome_info: dict[str, Any]
+
+    def forward_features(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        info = self._tome_info
+        info["keep_rate"] = validate_keep_rate(self.keep_rate)
+        info["prune_layers"] = frozenset(_validate_layers(self.prune_layers, len(self.blocks)))  # type: ignore[attr-defined]
+        info["fuse"] = bool(self.fuse)
+        info["num_prefix_tokens"] = self.num_prefix_tokens  # type: ignore[attr-defined]
+        info["token_counts"] = []
+        return super().forward_features(x, *args, **kwargs)  # type: ignore[misc]
+
+
+_SUBCLASS_CACHE: dict[tuple[type, type], type] = {}
+
+
+def _subclass(mixin: type, cls: type) -> type:
+    key = (mixin, cls)
+    if key not in _SUBCLASS_CACHE:
+        name = mixin.__name__.replace("Mixin", "") + cls.__name__
+        _SUBCLASS_CACHE[key] = type(name, (mixin, cls), {"__module__": __name__})
+    return _SUBCLASS_CACHE[key]
+
+
+def _validate_layers(prune_layers: Iterable[int], depth: int) -> tuple[int, ...]:
+    try:
+        layers = tuple(prune_layers)
+    except TypeError:
+        raise TypeError(
+            f"prune_layers must be a sequence of block indices in [0, {depth - 1}], "
+            f"got {prune_layers!r}"
+        ) from None
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, int):
+            raise TypeError(f"prune_layers must hold ints, got {layer!r}")
+        if not 0 <= layer < depth:
+            raise ValueError(
+                f"prune_layers: block index {layer} is outside the model's depth "
+                f"(allowed 0..{depth - 1})"
+            )
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"prune_layers must not repeat a block index, got {layers}")
+    return layers
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, VisionTransformer):
+        raise TypeError(
+            "model must be a timm VisionTransformer (DeiT, DeiT-distilled, DeiT-III, ViT with "
+            f"register tokens), got {type(model).__name__}"
+        )
+    if not getattr(model, "has_class_token", model.cls_token is not None):
+        raise ValueError(
+            "model has no class token: CLS-attention pruning ranks patch tokens by the class "
+            "token's attention (create the ViT with class_token=True)"
+        )
+    for i, blk in enumerate(model.blocks):
+        if not isinstance(blk, Block):
+            raise TypeError(f"model.blocks[{i}] is {type(blk).__name__}; only timm Block is supported")
+        if not isinstance(blk.attn, Attention):
+            raise TypeError(
+                f"model.blocks[{i}].attn is {type(blk.attn).__name__}; only timm Attention is supported"
+            )
+
+
+def apply_patch(
+    model: VisionTransformer,
+    keep_rate: float = 1.0,
+    prune_layers: Iterable[int] = DEFAULT_PRUNE_LAYERS,
+    fuse: bool = False,
+) -> VisionTransformer:
+    """Patch ``model`` in place for token pruning and return it.
+
+    Args:
+        model: a timm ``VisionTransformer`` with a class token.
+        keep_rate: fraction of patch tokens kept at each pruning block, in (0, 1]; the
+            rate compounds block by block. ``1.0`` leaves the model's outputs unchanged.
+        prune_layers: 0-indexed blocks that prune, after attention and before the MLP.
+        fuse: merge the pruned tokens into one token (EViT) instead of dropping them.
+
+    The knobs stay plain attributes (``model.keep_rate`` ...). Patching a patched model
+    only updates the knobs. Arguments are validated before anything is changed.
+    """
+    _check_model(model)
+    keep_rate = validate_keep_rate(keep_rate)
+    layers = _validate_layers(prune_layers, len(model.blocks))
+    if not isinstance(fuse, bool):
+        raise TypeError(f"fuse must be a bool, got {fuse!r}")
+
+    if not hasattr(model, _ORIGINAL):
+        info: dict[str, Any] = {"token_counts": []}
+        setattr(model, _ORIGINAL, model.__class__)
+        model.__class__ = _subclass(TokenPruningMixin, model.__class__)
+        model._tome_info = info
+        for i, blk in enumerate(model.blocks):
+            setattr(blk, _ORIGINAL, blk.__class__)
+            blk.__class__ = _subclass(PruningBlockMixin, blk.__class__)
+            blk._tome_info = info
+            blk._tome_layer = i
+            setattr(blk.attn, _ORIGINAL, blk.attn.__class__)
+            blk.attn.__class__ = _subclass(CLSAttentionMixin, blk.attn.__class__)
+    model.keep_rate = keep_rate
+    model.prune_layers = layers
+    model.fuse = fuse
+    return model
+
+
+def unpatch(model: VisionTransformer) -> VisionTransformer:
+    """Restore the original classes and remove the knobs; the weights are untouched."""
+    if not hasattr(model, _ORIGINAL):
+        raise ValueError("model is not patched by tome_train.patch.timm")
+    modules = [model] + [m for blk in model.blocks for m in (blk, blk.attn)]
+    for module in modules:
+        original = module.__dict__.pop(_ORIGINAL, None)
+        if original is not None:
+            module.__class__ = original
+        for attr in ("_tome_info", "_tome_layer", *_KNOBS, "attn_keep"):
+            module.__dict__.pop(attr, None)
+    return model
+
+
+def is_patched(model: torch.nn.Module) -> bool:
+    return hasattr(model, _ORIGINAL)

@@ -1,0 +1,49 @@
+"""Keep-rate schedules: constant, or warm-up at 1.0 then cosine decay to the target.
+
+EViT and Tri-Level E-ViT keep all tokens for the first 10 epochs and reach the target
+keep rate after 100 more (of 300): ``keep_rate_at(epoch, 0.7, warmup_epochs=10,
+decay_epochs=100)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .patch.prune import validate_keep_rate
+
+
+def keep_rate_at(
+    epoch: float, target: float, warmup_epochs: float = 0, decay_epochs: float = 0
+) -> float:
+    """The keep rate at ``epoch`` (may be fractional, for per-step schedules).
+
+    1.0 before ``warmup_epochs``; then a half-cosine from 1.0 down to ``target`` over
+    ``decay_epochs``; ``target`` afterwards. With both zero the rate is constant.
+    """
+    target = validate_keep_rate(target, "target")
+    if warmup_epochs < 0 or decay_epochs < 0:
+        raise ValueError(
+            f"warmup_epochs and decay_epochs must be >= 0, got {warmup_epochs}, {decay_epochs}"
+        )
+    if epoch < warmup_epochs:
+        return 1.0
+    if decay_epochs == 0:
+        return target
+    progress = min(1.0, (epoch - warmup_epochs) / decay_epochs)
+    return target + (1.0 - target) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@dataclass(frozen=True)
+class KeepRateSchedule:
+    """A keep-rate schedule as a callable of the epoch (see :func:`keep_rate_at`)."""
+
+    target: float = 1.0
+    warmup_epochs: float = 0
+    decay_epochs: float = 0
+
+    def __post_init__(self) -> None:
+        keep_rate_at(0, self.target, self.warmup_epochs, self.decay_epochs)  # validates
+
+    def __call__(self, epoch: float) -> float:
+        return keep_rate_at(epoch, self.target, self.warmup_epochs, self.decay_epochs)
