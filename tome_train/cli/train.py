@@ -119,6 +119,7 @@ def build_example_level(
             kwargs["swap_every"] = args.swap_every
         if args.swap_fraction is not None:
             kwargs["swap_fraction"] = args.swap_fraction
+            kwargs.pop("swap_n", None)  # an explicit count would override the fraction
         kwargs.pop("data_keep", None)
         selector = ExampleSelector(
             num_samples, data_keep=args.data_keep, seed=args.seed, device=str(device), **kwargs

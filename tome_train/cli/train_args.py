@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--random-subset", action="store_true",
                    help="train on a fixed random --data-keep subset instead (random-pruning baseline)")
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_non_negative(int, "--seed"), default=0)
     g.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     g.add_argument("--output-dir", default="runs/train", help="checkpoint.pt, logs, summary.json")
     g.add_argument("--resume", default=None, metavar="PATH", help="checkpoint to continue from")

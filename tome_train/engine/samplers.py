@@ -58,6 +58,10 @@ def random_subset(num_samples: int, fraction: float, seed: int) -> torch.Tensor:
 
 
 def index_digest(indices: torch.Tensor | Sequence[int]) -> str:
-    """Short digest of an index set (sorted int64 bytes), to compare active sets across runs."""
-    array = np.sort(np.asarray(torch.as_tensor(indices).cpu(), dtype=np.int64))
-    return hashlib.sha256(array.tobytes()).hexdigest()[:16]
+    """sha256 hex digest of the sorted indices as int64 little-endian bytes.
+
+    Same convention as ``ExampleSelector.digest``, so runs with the selector off
+    (all examples, or a fixed random subset) compare with selector runs.
+    """
+    array = np.sort(np.asarray(torch.as_tensor(indices).cpu(), dtype=np.int64)).astype("<i8")
+    return hashlib.sha256(array.tobytes()).hexdigest()
