@@ -21,7 +21,7 @@ DEFAULT_MODELS = {
 # Digits is tiny (1,437 training images): small batches give enough steps for a
 # 4-epoch run inside the 5-epoch warm-up to learn; larger sets use DeiT's recipe.
 DEFAULT_BATCH = {"digits": 32}
-DEFAULT_LR = {"digits": 2e-3}
+DEFAULT_LR = {"digits": 4e-3}
 
 
 def _unit_interval(name: str):  # noqa: ANN202 - argparse type factory
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-process batch size (default 32 for digits, else 128)")
     g.add_argument("--eval-batch-size", type=_positive(int, "--eval-batch-size"), default=256)
     g.add_argument("--lr", type=_positive(float, "--lr"), default=None,
-                   help="peak LR (default 2e-3 for digits, else 5e-4 * global batch / 512)")
+                   help="peak LR (default 4e-3 for digits, else 5e-4 * global batch / 512)")
     g.add_argument("--min-lr", type=_non_negative(float, "--min-lr"), default=1e-5)
     g.add_argument("--weight-decay", type=_non_negative(float, "--weight-decay"), default=0.05)
     g.add_argument("--warmup-epochs", type=_non_negative(float, "--warmup-epochs"), default=5.0,
