@@ -37,9 +37,6 @@ __all__ = ["block_sparse_attention"]
 # Target size of one chunk's probability tensor (bytes); see the module docstring.
 _CPU_CHUNK_BYTES = 12 << 20
 
-_flash_fwd = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-_flash_bwd = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward",
-                     None)
 
 
 def _softmax_(s: torch.Tensor) -> torch.Tensor:
@@ -57,10 +54,7 @@ def _pad_rows(x: torch.Tensor, n_full: int) -> torch.Tensor:
     n = x.shape[2]
     if n == n_full:
         return x.contiguous()
-    out = x.new_empty(x.shape[0], x.shape[1], n_full, x.shape[3])
-    out[:, :, :n].copy_(x)
-    out[:, :, n:].zero_()
-    return out
+    return torch.cat([x, x.new_zeros(x.shape[0], x.shape[1], n_full - n, x.shape[3])], 2)
 
 
 def _chunk_size(bsz: int, heads: int, nb: int, b: int, kk: int, elem: int,
@@ -71,24 +65,29 @@ def _chunk_size(bsz: int, heads: int, nb: int, b: int, kk: int, elem: int,
     return max(1, min(bsz, _CPU_CHUNK_BYTES // max(per_elem, 1)))
 
 
-def _prefix_forward(q_pre, k, v, scale):
-    """Dense rows for the prefix queries: returns (out, state for backward)."""
-    if q_pre.device.type == "cpu" and _flash_fwd is not None:
-        out, lse = _flash_fwd(q_pre, k, v, 0.0, False, scale=scale)
-        return out, (out, lse)
-    p = torch.matmul(q_pre, k.transpose(-1, -2)).mul_(scale).softmax(-1)
-    return torch.matmul(p, v), (p,)
+def _prefix_forward(q_pre: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    scale: float, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense rows of the prefix queries ``[M, P, D]`` over the padded keys ``[M, Np, D]``.
+
+    Padded keys (index >= n) get probability 0, so the backward can update the
+    contiguous padded gradient buffers in place.
+    """
+    s = torch.baddbmm(q_pre.new_empty(()).expand(q_pre.shape[0], q_pre.shape[1], k.shape[1]),
+                      q_pre, k.transpose(1, 2), beta=0.0, alpha=scale)
+    if n < k.shape[1]:
+        s[:, :, n:] = float("-inf")
+    p = _softmax_(s)
+    return torch.bmm(p, v), p
 
 
-def _prefix_backward(do_pre, q_pre, k, v, state, scale):
-    """Gradients (dq_pre, dk, dv) of the dense prefix rows."""
-    if len(state) == 2:
-        out, lse = state
-        return _flash_bwd(do_pre.contiguous(), q_pre, k, v, out, lse, 0.0, False, scale=scale)
-    (p,) = state
-    dv = torch.matmul(p.transpose(-1, -2), do_pre)
-    ds = _softmax_backward_(torch.matmul(do_pre, v.transpose(-1, -2)), p).mul_(scale)
-    return torch.matmul(ds, k), torch.matmul(ds.transpose(-1, -2), q_pre), dv
+def _prefix_backward_(do_pre: torch.Tensor, q_pre: torch.Tensor, k: torch.Tensor,
+                      v: torch.Tensor, p: torch.Tensor, scale: float, dk: torch.Tensor,
+                      dv: torch.Tensor) -> torch.Tensor:
+    """Add the prefix rows' key/value gradients into ``dk``/``dv``; return their dq."""
+    dv.baddbmm_(p.transpose(1, 2), do_pre)
+    ds = _softmax_backward_(torch.bmm(do_pre, v.transpose(1, 2)), p)
+    dk.baddbmm_(ds.transpose(1, 2), q_pre, alpha=scale)
+    return torch.bmm(ds, k).mul_(scale)
 
 
 class _BlockSparseAttn(torch.autograd.Function):
@@ -105,12 +104,8 @@ class _BlockSparseAttn(torch.autograd.Function):
         qp, kp, vp = _pad_rows(q, n_full), _pad_rows(k, n_full), _pad_rows(v, n_full)
         base = torch.arange(bsz * heads, device=q.device).view(bsz, heads, 1) * nb
         idx = (base + kv_blocks.view(bsz, 1, nb * kk)).view(-1)
-        if n_pad:  # -inf on the padded keys of the last block (last slot only)
-            bias = q.new_zeros(bsz, nb, kk, b)
-            bias[:, :, -1, b - n_pad:] = torch.where(
-                kv_blocks[:, :, -1:] == nb - 1, float("-inf"), 0.0).to(q.dtype)
-            bias = bias.view(bsz, 1, nb, 1, kk * b).expand(bsz, heads, nb, 1, kk * b)
-            bias = bias.reshape(bsz * rows, 1, kk * b)
+        if n_pad:  # query blocks whose last slot is the partial last block
+            has_last = (kv_blocks[:, :, -1] == nb - 1).view(bsz, 1, nb, 1, 1)
         out = q.new_empty(bsz, heads, n_full, dv)
         out_b = out.view(bsz * rows, b, dv)
         q_b, k_b, v_b = (qp.view(bsz * rows, b, d), kp.view(bsz * rows, b * d),
@@ -122,29 +117,32 @@ class _BlockSparseAttn(torch.autograd.Function):
             kg = k_b.index_select(0, ii).view(r1 - r0, kk * b, d)
             vg = v_b.index_select(0, ii).view(r1 - r0, kk * b, dv)
             qc = q_b[r0:r1]
-            if n_pad:
-                sc = torch.baddbmm(bias[r0:r1], qc, kg.transpose(1, 2), alpha=scale)
-            else:
-                sc = torch.baddbmm(qc.new_empty(()).expand(r1 - r0, b, kk * b), qc,
-                                   kg.transpose(1, 2), beta=0.0, alpha=scale)
+            sc = torch.baddbmm(qc.new_empty(()).expand(r1 - r0, b, kk * b), qc,
+                               kg.transpose(1, 2), beta=0.0, alpha=scale)
+            if n_pad:  # -inf on the padded keys (only ``n_pad`` columns are touched)
+                sc.view(-1, heads, nb, b, kk * b)[..., kk * b - n_pad:].masked_fill_(
+                    has_last[s:s + cb], float("-inf"))
             p = _softmax_(sc)
             torch.bmm(p, vg, out=out_b[r0:r1])
             probs.append(p)
             kgs.append(kg)
             vgs.append(vg)
-        pre_state = None
+        p_pre = None
         if num_prefix:  # prefix queries attend to every key
-            o_pre, pre_state = _prefix_forward(q[:, :, :num_prefix], k, v, scale)
-            out[:, :, :num_prefix] = o_pre
+            m = bsz * heads
+            o_pre, p_pre = _prefix_forward(qp.view(m, n_full, d)[:, :num_prefix],
+                                           kp.view(m, n_full, d), vp.view(m, n_full, dv),
+                                           scale, n)
+            out[:, :, :num_prefix] = o_pre.view(bsz, heads, num_prefix, dv)
         ctx.save_for_backward(q, k, v, kv_blocks)
-        ctx.bufs = (probs, kgs, vgs, pre_state)
+        ctx.bufs = (probs, kgs, vgs, p_pre, kp, vp)
         ctx.meta = (b, num_prefix, scale, cb)
         return out[:, :, :n] if n_pad else out
 
     @staticmethod
     def backward(ctx, grad_out):
         q, k, v, kv_blocks = ctx.saved_tensors
-        probs, kgs, vgs, pre_state = ctx.bufs
+        probs, kgs, vgs, p_pre, kp, vp = ctx.bufs
         b, num_prefix, scale, cb = ctx.meta
         bsz, heads, n, d = q.shape
         dv = v.shape[-1]
@@ -180,14 +178,15 @@ class _BlockSparseAttn(torch.autograd.Function):
             torch.bmm(oh, dkg.view(h1 - h0, nb * kk, b * d), out=dk_h[h0:h1])
             torch.bmm(oh, dvg.view(h1 - h0, nb * kk, b * dv), out=dv_h[h0:h1])
         ctx.bufs = None
+        if num_prefix:
+            m = bsz * heads
+            dq_pre = _prefix_backward_(
+                do_pre.view(m, num_prefix, dv), qp.view(m, n_full, d)[:, :num_prefix],
+                kp.view(m, n_full, d), vp.view(m, n_full, dv), p_pre, scale,
+                dk.view(m, n_full, d), dvv.view(m, n_full, dv))
+            dq[:, :, :num_prefix] = dq_pre.view(bsz, heads, num_prefix, d)
         if n_full > n:
             dq, dk, dvv = dq[:, :, :n], dk[:, :, :n], dvv[:, :, :n]
-        if num_prefix:
-            dq_pre, dk_pre, dv_pre = _prefix_backward(do_pre, q[:, :, :num_prefix], k, v,
-                                                      pre_state, scale)
-            dq[:, :, :num_prefix] = dq_pre
-            dk += dk_pre
-            dvv += dv_pre
         return dq, dk, dvv, None, None, None, None
 
 
@@ -205,3 +204,38 @@ def block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     kv = layout.kv_blocks.to(q.device)
     return _BlockSparseAttn.apply(q, k, v, kv, layout.block_size,
                                   layout.num_prefix_tokens, float(scale))
+
+
+def block_sparse_attention_traceable(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                     layout: BlockLayout,
+                                     scale: float | None = None) -> torch.Tensor:
+    """Same result with plain differentiable ops, for ``torch.jit`` tracing (fvcore).
+
+    The traced graph holds ``aten::bmm`` nodes of exactly the sizes the fast kernel
+    multiplies (gathered blocks and prefix rows), so fvcore's native bmm handle counts
+    the sparse work. Slower than the custom Function; not used for training.
+    """
+    bsz, heads, n, d = q.shape
+    dv = v.shape[-1]
+    b, p = layout.block_size, layout.num_prefix_tokens
+    kv = layout.kv_blocks.to(q.device)
+    nb, kk = kv.shape[1], kv.shape[2]
+    n_full, m = nb * b, bsz * heads
+    scale = d**-0.5 if scale is None else scale
+    qp, kp, vp = (_pad_rows(t, n_full) for t in (q, k, v))
+    idx = (torch.arange(m, device=q.device).view(bsz, heads, 1) * nb
+           + kv.view(bsz, 1, nb * kk)).view(-1)
+    kg = kp.reshape(m * nb, b * d).index_select(0, idx).view(m * nb, kk * b, d)
+    vg = vp.reshape(m * nb, b * dv).index_select(0, idx).view(m * nb, kk * b, dv)
+    s = torch.bmm(qp.reshape(m * nb, b, d), kg.transpose(1, 2)) * scale
+    key_pos = (kv * b).view(bsz, 1, nb, kk, 1) + torch.arange(b, device=q.device)
+    s = s.view(bsz, heads, nb, b, kk * b).masked_fill(
+        (key_pos >= n).view(bsz, 1, nb, 1, kk * b), float("-inf"))
+    out = torch.bmm(s.view(m * nb, b, kk * b).softmax(-1), vg).view(bsz, heads, n_full, dv)
+    if p:
+        s_pre = torch.bmm(qp.reshape(m, n_full, d)[:, :p], kp.reshape(m, n_full, d)
+                          .transpose(1, 2)) * scale
+        s_pre = s_pre.masked_fill(torch.arange(n_full, device=q.device) >= n, float("-inf"))
+        o_pre = torch.bmm(s_pre.softmax(-1), vp.reshape(m, n_full, dv)).view(bsz, heads, p, dv)
+        out = torch.cat([o_pre, out[:, :, p:]], 2)
+    return out[:, :, :n]

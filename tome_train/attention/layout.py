@@ -150,29 +150,29 @@ class BlockLayout:
 
 
 def choose_block_size(num_tokens: int, attn_keep: float, num_prefix_tokens: int = 1,
-                      candidates: tuple[int, ...] = (32, 40, 48, 56, 64, 72, 80, 96, 112, 128)
-                      ) -> int:
-    """Pick a block size for ``num_tokens`` at keep fraction ``attn_keep``.
+                      min_block: int = 16, max_block: int = 128) -> int:
+    """Block size minimising the block-sparse cost model of ``dispatch``.
 
-    Cost model (calibrated on a 2-core AVX-512 CPU, see ``dispatch``): the work is
-    ``nb * k * b^2`` padded score entries (``k = ceil(keep * nb)``) plus a per-block
-    overhead of ``~(24 b)`` entries that penalises tiny blocks (small matmuls run far
-    below peak). Blocks must hold the prefix, and we want at least 3 blocks.
+    Cost ``nb * k * b * (b + 40)`` with ``nb = ceil(N / b)``, ``k = ceil(keep * nb)``:
+    the ``b^2`` part is the padded matmul work (so a tiny partial last block or a
+    ``ceil`` that rounds ``keep * nb`` far up is penalised), the ``+ 40`` part the
+    per-row overhead of gathers and of small, inefficient matmuls. Blocks must hold the
+    prefix tokens and there must be at least 2 blocks (else attention is dense anyway).
+    When possible ``k >= 2``, so every query block gets at least one key block chosen by
+    score besides the forced prefix block 0 (``k = 1`` would attend to block 0 only).
     """
     keep = check_attn_keep(attn_keep)
     best, best_cost = None, math.inf
-    for b in candidates:
-        if b < num_prefix_tokens:
-            continue
+    for b in range(max(min_block, num_prefix_tokens, 1), max_block + 1):
         nb = _num_blocks(num_tokens, b)
-        if nb < 3:
-            continue
+        if nb < 2:
+            break
         k = kept_blocks_per_row(nb, keep)
-        cost = nb * k * b * b + nb * k * 24 * b
+        cost = nb * k * b * (b + 40) * (1 if k >= 2 or k == nb else 100)
         if cost < best_cost:
             best, best_cost = b, cost
-    if best is None:  # short sequences: a single split in ~3 blocks
-        best = max(num_prefix_tokens, 1, _num_blocks(num_tokens, 3))
+    if best is None:  # very short sequence: two blocks (dispatch will use dense anyway)
+        best = max(num_prefix_tokens, 1, _num_blocks(num_tokens, 2))
     return best
 
 
