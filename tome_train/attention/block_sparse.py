@@ -151,6 +151,8 @@ class _BlockSparseAttn(torch.autograd.Function):
         rows = heads * nb
         qp = _pad_rows(q, n_full)
         do = _pad_rows(grad_out, n_full)
+        if num_prefix and do.data_ptr() == grad_out.data_ptr():
+            do = do.clone()  # never modify the incoming gradient in place
         if num_prefix:
             do_pre = do[:, :, :num_prefix].clone()
             do[:, :, :num_prefix] = 0  # those rows come from the dense side path

@@ -77,5 +77,7 @@ def flex_attention_sparse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         raise RuntimeError(
             f"FlexAttention is unavailable for device={q.device} "
             f"(CPU supports the forward only; torch {torch.__version__})")
+    if q.device.type == "cpu":  # forward only: flex rejects inputs that require grad
+        q, k, v = q.detach(), k.detach(), v.detach()
     mask = build_block_mask(layout.to(q.device))
     return _compiled()(q, k, v, block_mask=mask, scale=scale)
