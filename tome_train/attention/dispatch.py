@@ -1,0 +1,114 @@
+"""``sparse_attention``: one entry point that picks a kernel, or dense when it won't pay.
+
+Cost model (``predicted_speedup``), calibrated on a shared 2-core AVX-512 CPU in fp32,
+fwd+bwd, B=16, H=6, D=64 against dense ``F.scaled_dot_product_attention`` (a fused
+flash kernel that does ~7 N^2 D multiply-adds per head: 2 forward, 5 backward):
+
+    dense  = 7 * N^2
+    sparse = 7.5 * nb * k * b * (b + 40)
+
+with ``nb = ceil(N / b)`` blocks, ``k = ceil(keep * nb)`` kept per row. The block-sparse
+kernel does 6 batched matmuls over ``nb * k`` pairs of ``b x b`` blocks; the ``+ 40``
+term and the 7.5 (vs 6) factor absorb the gathers, one-hot scatter, softmax passes and
+the lower efficiency of small batched matmuls relative to the fused dense kernel.
+``auto`` picks the block-sparse kernel when the predicted speed-up is at least
+``MIN_PREDICTED_SPEEDUP`` (1.3: margin for measurement noise and for machine load,
+which hurts the many-op sparse kernel more than the single fused dense kernel), else
+dense SDPA. Measured: N=577, keep 0.3 -> block-sparse (b=58); N=197 -> dense.
+On CUDA ``auto`` picks FlexAttention (compiled Triton) under the same rule if it is
+available, else dense (not measured here: no GPU on the development machine).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import flex
+from .block_sparse import block_sparse_attention, block_sparse_attention_traceable
+from .layout import BlockLayout, check_attn_keep, choose_block_size, kept_blocks_per_row
+from .reference import reference_attention
+
+__all__ = ["IMPLS", "choose_impl", "predicted_speedup", "sparse_attention"]
+
+IMPLS = ("auto", "dense", "reference", "block_sparse", "flex", "triton")
+MIN_PREDICTED_SPEEDUP = 1.3
+
+
+def predicted_speedup(num_tokens: int, attn_keep: float, block_size: int) -> float:
+    """Dense / block-sparse cost ratio of the calibrated CPU model (see module doc)."""
+    nb = -(-num_tokens // block_size)
+    k = kept_blocks_per_row(nb, attn_keep)
+    sparse = 7.5 * nb * k * block_size * (block_size + 40)
+    return 7.0 * num_tokens * num_tokens / sparse
+
+
+def choose_impl(num_tokens: int, attn_keep: float, device: torch.device | str = "cpu",
+                block_size: int | None = None, num_prefix_tokens: int = 1,
+                requires_grad: bool = True) -> str:
+    """Fastest correct implementation name for this size, or ``"dense"``."""
+    keep = check_attn_keep(attn_keep)
+    dev = torch.device(device)
+    b = block_size or choose_block_size(num_tokens, keep, num_prefix_tokens)
+    if keep >= 1.0 or -(-num_tokens // b) < 2:
+        return "dense"
+    if predicted_speedup(num_tokens, keep, b) < MIN_PREDICTED_SPEEDUP:
+        return "dense"
+    if dev.type == "cuda":
+        return "flex" if flex.is_available(dev, requires_grad) else "dense"
+    return "block_sparse"
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    if q.dim() != 4 or k.shape[:3] != q.shape[:3] or v.shape[:3] != q.shape[:3]:
+        raise ValueError(
+            "q, k, v must be [B, H, N, D] with the same B, H, N; got "
+            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"q and k head dims differ: {q.shape[-1]} vs {k.shape[-1]}")
+
+
+def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     layout: BlockLayout | None, impl: str = "auto", dropout_p: float = 0.0,
+                     scale: float | None = None) -> torch.Tensor:
+    """Attention restricted to ``layout``; q, k, v ``[B, H, N, D]`` -> ``[B, H, N, Dv]``.
+
+    ``impl``: ``"auto"`` (see module doc), ``"dense"`` (plain SDPA, ignores the layout),
+    ``"reference"`` (masked dense, tests), ``"block_sparse"`` (CPU/CUDA, autograd),
+    ``"flex"`` (FlexAttention; CPU forward only), ``"triton"`` (FlexAttention's Triton
+    backend, CUDA only). Dropout is only supported by the dense paths: ``auto`` falls
+    back to dense when ``dropout_p > 0``. ``layout=None`` means dense.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    _check_qkv(q, k, v)
+    if layout is not None and (layout.num_tokens != q.shape[2]
+                               or layout.batch_size != q.shape[0]):
+        raise ValueError(
+            f"layout is for B={layout.batch_size}, N={layout.num_tokens} but q is "
+            f"{tuple(q.shape)}")
+    if impl == "auto":
+        if layout is None or (dropout_p > 0 and q.requires_grad):
+            impl = "dense"
+        else:
+            keep = layout.blocks_per_row / layout.num_blocks
+            impl = choose_impl(q.shape[2], keep, q.device, layout.block_size,
+                               layout.num_prefix_tokens, q.requires_grad)
+    if impl == "dense" or layout is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
+    if impl == "reference":
+        mask = layout.token_mask().to(q.device)[:, None]
+        if dropout_p:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                  dropout_p=dropout_p, scale=scale)
+        return reference_attention(q, k, v, layout, scale)
+    if dropout_p:
+        raise ValueError(f"dropout_p > 0 is not supported by impl={impl!r}; "
+                         "use impl='dense' or 'reference'")
+    if impl == "block_sparse":
+        if torch.jit.is_tracing():
+            return block_sparse_attention_traceable(q, k, v, layout, scale)
+        return block_sparse_attention(q, k, v, layout, scale)
+    if impl == "triton" and q.device.type != "cuda":
+        raise ValueError("impl='triton' needs a CUDA device (FlexAttention's Triton backend)")
+    return flex.flex_attention_sparse(q, k, v, layout, scale)
