@@ -107,7 +107,7 @@ def test_fuse_adds_one_token_per_stage_and_changes_output() -> None:
 def test_prune_tokens_keeps_prefix_and_top_tokens() -> None:
     x = torch.randn(2, 8, 4)
     scores = torch.tensor([[9.0, 9.0, 0.1, 0.5, 0.2, 0.9, 0.3, 0.0]] * 2)
-    out, idx = P.prune_tokens(x, scores, keep_rate=0.5, num_prefix_tokens=2)
+    out, idx, _ = P.prune_tokens(x, scores, keep_rate=0.5, num_prefix_tokens=2)
     assert out.shape == (2, 5, 4)
     assert torch.equal(out[:, :2], x[:, :2])  # prefix tokens untouched
     assert idx.tolist() == [[1, 3, 4]] * 2  # patch tokens 3, 5, 6 of x, in original order
@@ -117,7 +117,7 @@ def test_prune_tokens_keeps_prefix_and_top_tokens() -> None:
 def test_prune_tokens_fuse_is_attention_weighted_mean() -> None:
     x = torch.randn(1, 5, 3)
     scores = torch.tensor([[1.0, 0.4, 0.3, 0.2, 0.1]])
-    out, _ = P.prune_tokens(x, scores, keep_rate=0.5, num_prefix_tokens=1, fuse=True)
+    out, _, _ = P.prune_tokens(x, scores, keep_rate=0.5, num_prefix_tokens=1, fuse=True)
     assert out.shape == (1, 4, 3)
     expected = (x[0, 3] * 0.2 + x[0, 4] * 0.1) / 0.3
     assert torch.allclose(out[0, -1], expected, atol=1e-6)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 
 import torch
 
@@ -36,7 +37,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker", action="store_true",
                    help="time the example-level bookkeeping (forgetting tracker) against a train step of --model")
     p.add_argument("--num-samples", type=int, default=50000, help="training-set size for --tracker")
+    g = p.add_argument_group("attention level")
+    g.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
+                   help="fraction of key blocks kept per query block (attention level)")
+    g.add_argument("--attn-impl", default="auto", help="sparse kernel (auto, block_sparse, flex, ...)")
+    g.add_argument("--baseline", choices=("dense", "tokens"), default="dense",
+                   help="model compared against: dense, or the same token pruning without --attn-keep")
+    g.add_argument("--attn-only", action="store_true",
+                   help="time dense SDPA vs the sparse kernel alone (fwd+bwd) on random q, k, v")
+    g.add_argument("--tokens", type=int, default=577, help="sequence length for --attn-only")
+    g.add_argument("--heads", type=int, default=6)
+    g.add_argument("--head-dim", type=int, default=64)
+    g.add_argument("--block-size", type=int, default=None)
     return p
+
+
+def run_attention(args: argparse.Namespace) -> dict:
+    from ..attention.bench import benchmark_attention
+
+    batch = args.batch_size if args.batch_size_given else 16
+    return benchmark_attention(
+        args.tokens, args.attn_keep if args.attn_keep is not None else 0.3, batch=batch,
+        heads=args.heads, head_dim=args.head_dim, impl=args.attn_impl, warmup=args.warmup,
+        iters=max(args.iters, 7), block_size=args.block_size, device=args.device,
+    )
 
 
 def run_tracker(args: argparse.Namespace) -> dict:
@@ -62,8 +86,11 @@ def run(args: argparse.Namespace) -> dict:
     dense = create_model(args.model, args.img_size).to(device)
     input_size = default_input_size(dense)
     sparse = patch.timm(
-        clone_model(dense), keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse
+        clone_model(dense), keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse,
+        attn_keep=args.attn_keep, attn_impl=args.attn_impl,
     )
+    if args.baseline == "tokens":
+        dense = patch.timm(dense, keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse)
     dense_gflops = count_flops(dense, input_size).gflops
     sparse_gflops = count_flops(sparse, input_size).gflops
     result = benchmark_models(
@@ -77,6 +104,9 @@ def run(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "keep_rate": args.keep_rate,
         "fuse": args.fuse,
+        "attn_keep": args.attn_keep,
+        "baseline": args.baseline,
+        "input_size": list(input_size),
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -90,7 +120,16 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(argv) if argv is not None else sys.argv[1:]
     args = build_parser().parse_args(argv)
+    args.batch_size_given = any(a.startswith("--batch-size") for a in argv)
+    if args.attn_only:
+        out = run_attention(args)
+        print(json.dumps(out) if args.json else
+              f"N={out['tokens']} keep {out['attn_keep']}: dense {out['dense_ms']:.1f} ms, "
+              f"{out['impl']} {out['sparse_ms']:.1f} ms, speed-up {out['speedup']:.2f}x, "
+              f"max err {out['max_err']:.1e}")
+        return 0
     if args.tracker:
         out = run_tracker(args)
         print(json.dumps(out) if args.json else

@@ -18,6 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-rate", type=fraction("--keep-rate"), default=0.7)
     p.add_argument("--prune-layers", type=int_list, default=patch.DEFAULT_PRUNE_LAYERS)
     p.add_argument("--fuse", action="store_true", help="fuse pruned tokens into one (EViT)")
+    p.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
+                   help="attention level: fraction of key blocks kept per query block")
+    p.add_argument("--attn-impl", default="block_sparse",
+                   help="kernel whose work is counted: block_sparse (default) or auto "
+                        "(what this machine's dispatcher would run: dense where sparsity won't pay)")
     p.add_argument("--json", action="store_true", help="print one JSON object only")
     return p
 
@@ -25,13 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
 def flops_summary(args: argparse.Namespace) -> dict:
     model = create_model(args.model, args.img_size)
     dense = count_flops(model)
-    patch.timm(model, keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse)
+    patch.timm(model, keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse,
+               attn_keep=args.attn_keep, attn_impl=args.attn_impl)
     sparse = count_flops(model)
     num_tokens = sparse.token_counts[0] if sparse.token_counts else None
     return {
         "model": args.model,
         "keep_rate": args.keep_rate,
         "fuse": args.fuse,
+        "attn_keep": args.attn_keep,
+        "attn_impl": args.attn_impl if args.attn_keep is not None else None,
         "prune_layers": list(args.prune_layers),
         "dense_gflops": round(dense.gflops, 4),
         "sparse_gflops": round(sparse.gflops, 4),

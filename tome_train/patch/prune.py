@@ -33,7 +33,8 @@ def prune_tokens(
     keep_rate: float,
     num_prefix_tokens: int,
     fuse: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+    companions: tuple[torch.Tensor, ...] = (),
+) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]]:
     """Keep the patch tokens that the CLS token attends to most.
 
     Args:
@@ -45,29 +46,42 @@ def prune_tokens(
             attention (EViT's "inattentive token fusion"); the weights are normalised to
             sum to one, so the fused token lives at the scale of the tokens it summarises.
 
+        companions: other per-token tensors ``[B, N, *]`` (e.g. the block's keys and
+            queries, for the attention level) reduced exactly like ``x``.
+
     Returns:
-        ``(tokens, kept_index)``: the reduced tokens ``[B, P + k (+1), C]`` and the indices
-        of the kept patch tokens within the input's patch tokens ``[B, k]`` (None if nothing
-        was pruned).
+        ``(tokens, kept_index, companions)``: the reduced tokens ``[B, P + k (+1), C]``, the
+        indices of the kept patch tokens within the input's patch tokens ``[B, k]`` (None if
+        nothing was pruned) and the reduced companions.
     """
     # int(): under JIT tracing (fvcore) sizes are tensors; the token count is static anyway.
-    dim = int(x.shape[2])
     num_patches = int(x.shape[1]) - num_prefix_tokens
     keep = kept_token_count(num_patches, keep_rate)
     if keep >= num_patches:
-        return x, None
+        return x, None, companions
     scores = cls_attn[:, num_prefix_tokens:]
-    patches = x[:, num_prefix_tokens:]
     if not fuse:
         kept_index = scores.detach().topk(keep, dim=1, sorted=False).indices.sort(dim=1).values
-        kept = patches.gather(1, kept_index.unsqueeze(-1).expand(-1, -1, dim))
-        return torch.cat([x[:, :num_prefix_tokens], kept], dim=1), kept_index
+        reduce = lambda t: _keep(t, kept_index, num_prefix_tokens)  # noqa: E731
+        return reduce(x), kept_index, tuple(reduce(t) for t in companions)
     order = scores.detach().argsort(dim=1, descending=True)
     kept_index = order[:, :keep].sort(dim=1).values
     pruned_index = order[:, keep:]
-    kept = patches.gather(1, kept_index.unsqueeze(-1).expand(-1, -1, dim))
-    pruned = patches.gather(1, pruned_index.unsqueeze(-1).expand(-1, -1, dim))
     weights = scores.gather(1, pruned_index)
     weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
-    fused = (pruned * weights.unsqueeze(-1)).sum(dim=1, keepdim=True)
-    return torch.cat([x[:, :num_prefix_tokens], kept, fused], dim=1), kept_index
+
+    def reduce_and_fuse(t: torch.Tensor) -> torch.Tensor:
+        pruned = _gather_tokens(t[:, num_prefix_tokens:], pruned_index)
+        fused = (pruned * weights.unsqueeze(-1).to(t.dtype)).sum(dim=1, keepdim=True)
+        return torch.cat([_keep(t, kept_index, num_prefix_tokens), fused], dim=1)
+
+    return reduce_and_fuse(x), kept_index, tuple(reduce_and_fuse(t) for t in companions)
+
+
+def _gather_tokens(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return t.gather(1, index.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
+
+
+def _keep(t: torch.Tensor, kept_index: torch.Tensor, num_prefix_tokens: int) -> torch.Tensor:
+    kept = _gather_tokens(t[:, num_prefix_tokens:], kept_index)
+    return torch.cat([t[:, :num_prefix_tokens], kept], dim=1)

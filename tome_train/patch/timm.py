@@ -23,41 +23,57 @@ import torch.nn.functional as F
 from timm.layers import Attention
 from timm.models.vision_transformer import Block, VisionTransformer
 
+from ..attention import IMPLS, BlockLayout, check_attn_keep, sparse_attention
+from .attention_level import plan_layout
 from .prune import prune_tokens, validate_keep_rate
 
 DEFAULT_PRUNE_LAYERS: tuple[int, ...] = (3, 6, 9)  # EViT / Tri-Level E-ViT on 12-block DeiTs
 _ORIGINAL = "_tome_original_class"
-_KNOBS = ("keep_rate", "prune_layers", "fuse")
+_KNOBS = ("keep_rate", "prune_layers", "fuse", "attn_keep", "attn_impl")
+
+
+def _validate_impl(impl: str) -> str:
+    if impl not in IMPLS:
+        raise ValueError(f"attn_impl must be one of {IMPLS}, got {impl!r}")
+    return impl
 
 
 class CLSAttentionMixin:
-    """Adds ``forward_with_cls_attn``: attention output plus the CLS query's softmax row."""
+    """Adds ``forward_tome``: attention (dense or block-sparse) plus what pruning needs."""
 
-    def forward_with_cls_attn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_tome(
+        self, x: torch.Tensor, need_cls_attn: bool, layout: BlockLayout | None = None,
+        impl: str = "auto",
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Returns ``(output, cls_attn [B, N] or None, q, k)`` with q, k ``[B, H, N, D]``."""
         attn: Attention = self  # type: ignore[assignment]
         batch, num_tokens, _ = x.shape
         gate = attn.gate(x).sigmoid() if getattr(attn, "gate", None) is not None else None
         qkv = attn.qkv(x).reshape(batch, num_tokens, 3, attn.num_heads, attn.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         q, k = attn.q_norm(q), attn.k_norm(k)
-        if attn.fused_attn:
-            out = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=attn.attn_drop.p if attn.training else 0.0
-            )
-            # Fused attention never materialises the N x N probabilities: recompute only
-            # the CLS row (N dot products per head instead of N^2).
-            cls_logits = (q[:, :, :1] * attn.scale) @ k.transpose(-2, -1)
-            cls_attn = cls_logits.softmax(dim=-1)[:, :, 0]
+        dropout_p = attn.attn_drop.p if attn.training else 0.0
+        cls_attn = None
+        if layout is not None or attn.fused_attn:
+            if layout is not None:
+                out = sparse_attention(q, k, v, layout, impl=impl, dropout_p=dropout_p)
+            else:
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            if need_cls_attn:
+                # The fused/sparse kernels never materialise the probabilities: recompute
+                # only the CLS row (N dot products per head instead of N^2).
+                cls_logits = (q[:, :, :1] * attn.scale) @ k.transpose(-2, -1)
+                cls_attn = cls_logits.softmax(dim=-1)[:, :, 0].mean(dim=1)
         else:
             probs = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-            cls_attn = probs[:, :, 0]
+            cls_attn = probs[:, :, 0].mean(dim=1) if need_cls_attn else None
             out = attn.attn_drop(probs) @ v
         out = out.transpose(1, 2).reshape(batch, num_tokens, attn.attn_dim)
         out = attn.norm(out)
         if gate is not None:
             out = out * gate
         out = attn.proj_drop(attn.proj(out))
-        return out, cls_attn.mean(dim=1)
+        return out, cls_attn, q, k
 
 
 class PruningBlockMixin:
@@ -71,16 +87,36 @@ class PruningBlockMixin:
     ) -> torch.Tensor:
         info = self._tome_info
         info["token_counts"].append(int(x.shape[1]))
-        if self._tome_layer not in info["prune_layers"] or info["keep_rate"] >= 1.0:
+        prune_layer = self._tome_layer in info["prune_layers"]
+        prunes = prune_layer and info["keep_rate"] < 1.0
+        plans_layout = prune_layer and info["attn_keep"] is not None
+        layout = info["attn_layout"]
+        if not (prunes or plans_layout or layout is not None):
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)  # type: ignore[misc]
         if attn_mask is not None or is_causal:
-            raise ValueError("attn_mask / is_causal are not supported in token-pruning blocks")
+            raise ValueError("attn_mask / is_causal are not supported with token or attention pruning")
         blk: Block = self  # type: ignore[assignment]
-        out, cls_attn = blk.attn.forward_with_cls_attn(blk.norm1(x))
-        x = x + blk.drop_path1(blk.ls1(out))
-        x, _ = prune_tokens(
-            x, cls_attn, info["keep_rate"], info["num_prefix_tokens"], fuse=info["fuse"]
+        out, cls_attn, q, k = blk.attn.forward_tome(
+            blk.norm1(x), need_cls_attn=prunes, layout=layout, impl=info["attn_impl"]
         )
+        x = x + blk.drop_path1(blk.ls1(out))
+        if prunes or plans_layout:
+            qk = torch.cat([q, k], dim=-1).transpose(1, 2).flatten(2) if plans_layout else None
+            if prunes:
+                x, _, reduced = prune_tokens(
+                    x, cls_attn, info["keep_rate"], info["num_prefix_tokens"], fuse=info["fuse"],
+                    companions=(qk,) if qk is not None else (),
+                )
+                qk = reduced[0] if qk is not None else None
+            if qk is not None:
+                # Attention level: plan the layout for the blocks up to the next pruning block
+                # from this block's queries and keys of the tokens that remain.
+                heads = q.shape[1]
+                qk = qk.unflatten(2, (heads, -1)).transpose(1, 2).detach()
+                q_kept, k_kept = qk.chunk(2, dim=-1)
+                info["attn_layout"] = plan_layout(
+                    q_kept, k_kept, info["attn_keep"], info["num_prefix_tokens"], info["attn_impl"]
+                )
         return x + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(x))))
 
 
@@ -98,6 +134,12 @@ class TokenPruningMixin:
         info["prune_layers"] = frozenset(_validate_layers(self.prune_layers, len(self.blocks)))  # type: ignore[attr-defined]
         info["fuse"] = bool(self.fuse)
         info["num_prefix_tokens"] = self.num_prefix_tokens  # type: ignore[attr-defined]
+        attn_keep = getattr(self, "attn_keep", None)
+        info["attn_keep"] = None if attn_keep is None else check_attn_keep(attn_keep)
+        if info["attn_keep"] == 1.0:
+            info["attn_keep"] = None
+        info["attn_impl"] = _validate_impl(getattr(self, "attn_impl", "auto"))
+        info["attn_layout"] = None
         info["token_counts"] = []
         return super().forward_features(x, *args, **kwargs)  # type: ignore[misc]
 
@@ -159,6 +201,8 @@ def apply_patch(
     keep_rate: float = 1.0,
     prune_layers: Iterable[int] = DEFAULT_PRUNE_LAYERS,
     fuse: bool = False,
+    attn_keep: float | None = None,
+    attn_impl: str = "auto",
 ) -> VisionTransformer:
     """Patch ``model`` in place for token pruning and return it.
 
@@ -168,6 +212,10 @@ def apply_patch(
             rate compounds block by block. ``1.0`` leaves the model's outputs unchanged.
         prune_layers: 0-indexed blocks that prune, after attention and before the MLP.
         fuse: merge the pruned tokens into one token (EViT) instead of dropping them.
+        attn_keep: attention level: fraction of key blocks each query block attends to in
+            the blocks after each pruning block (None or 1.0: dense attention).
+        attn_impl: sparse-attention kernel (``tome_train.attention.IMPLS``); ``"auto"``
+            picks the fastest for the device and size, dense SDPA where sparsity won't pay.
 
     The knobs stay plain attributes (``model.keep_rate`` ...). Patching a patched model
     only updates the knobs. Arguments are validated before anything is changed.
@@ -177,6 +225,9 @@ def apply_patch(
     layers = _validate_layers(prune_layers, len(model.blocks))
     if not isinstance(fuse, bool):
         raise TypeError(f"fuse must be a bool, got {fuse!r}")
+    if attn_keep is not None:
+        attn_keep = check_attn_keep(attn_keep)
+    _validate_impl(attn_impl)
 
     if not hasattr(model, _ORIGINAL):
         info: dict[str, Any] = {"token_counts": []}
@@ -193,6 +244,8 @@ def apply_patch(
     model.keep_rate = keep_rate
     model.prune_layers = layers
     model.fuse = fuse
+    model.attn_keep = attn_keep
+    model.attn_impl = attn_impl
     return model
 
 
@@ -205,7 +258,7 @@ def unpatch(model: VisionTransformer) -> VisionTransformer:
         original = module.__dict__.pop(_ORIGINAL, None)
         if original is not None:
             module.__class__ = original
-        for attr in ("_tome_info", "_tome_layer", *_KNOBS, "attn_keep"):
+        for attr in ("_tome_info", "_tome_layer", *_KNOBS):
             module.__dict__.pop(attr, None)
     return model
 
