@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) tools/compare.py --dataset digits --output-dir runs/demo
+	$(PY) tools/compare.py --dataset digits --epochs 6 --output-dir runs/demo
 
 test: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q
