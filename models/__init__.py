@@ -6,8 +6,9 @@ Importing this package registers the small-input DeiT variants, so that
 
 from .deit_small_input import (  # noqa: F401
     deit_micro_patch2_16,
+    deit_micro_patch4_32,
     deit_small_patch4_32,
     deit_tiny_patch4_32,
 )
 
-__all__ = ["deit_micro_patch2_16", "deit_small_patch4_32", "deit_tiny_patch4_32"]
+__all__ = ["deit_micro_patch2_16", "deit_micro_patch4_32", "deit_small_patch4_32", "deit_tiny_patch4_32"]

@@ -38,6 +38,7 @@ POS_EMBED_STD = 1.0  # see init_pos_embed
 default_cfgs = generate_default_cfgs(
     {
         "deit_micro_patch2_16": _cfg(16, mean=(0.5,) * 3, std=(0.5,) * 3),
+        "deit_micro_patch4_32": _cfg(32),
         "deit_tiny_patch4_32": _cfg(32),
         "deit_small_patch4_32": _cfg(32),
     }
@@ -69,6 +70,13 @@ def deit_micro_patch2_16(pretrained: bool = False, **kwargs: Any) -> VisionTrans
     """Micro DeiT for 16x16 inputs (8x8 patch grid + CLS = 65 tokens), width 64, 2 heads."""
     args = dict(img_size=16, patch_size=2, embed_dim=64, depth=12, num_heads=2, num_classes=10)
     return _create("deit_micro_patch2_16", pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def deit_micro_patch4_32(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
+    """Micro DeiT for 32x32 inputs with 4x4 patches (65 tokens), width 64, 2 heads: CPU-sized CIFAR runs."""
+    args = dict(img_size=32, patch_size=4, embed_dim=64, depth=12, num_heads=2, num_classes=10)
+    return _create("deit_micro_patch4_32", pretrained, **dict(args, **kwargs))
 
 
 @register_model

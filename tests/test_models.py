@@ -5,7 +5,7 @@ import torch
 from tome_train.flops import forward_gflops
 
 
-@pytest.mark.parametrize("name,size", [("deit_micro_patch2_16", 16), ("deit_tiny_patch4_32", 32),
+@pytest.mark.parametrize("name,size", [("deit_micro_patch2_16", 16), ("deit_micro_patch4_32", 32), ("deit_tiny_patch4_32", 32),
                                        ("deit_small_patch4_32", 32)])
 def test_registered_models(name: str, size: int) -> None:
     assert timm.is_model(name)

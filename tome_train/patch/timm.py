@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from timm.layers import Attention
 from timm.models.vision_transformer import Block, VisionTransformer
 
@@ -101,7 +102,8 @@ class PruningBlockMixin:
         )
         x = x + blk.drop_path1(blk.ls1(out))
         if prunes or plans_layout:
-            qk = torch.cat([q, k], dim=-1).transpose(1, 2).flatten(2) if plans_layout else None
+            # q and k travel through pruning as one per-token tensor, reduced like x.
+            qk = rearrange(torch.cat([q, k], -1), "b h n d -> b n (h d)") if plans_layout else None
             if prunes:
                 x, _, reduced = prune_tokens(
                     x, cls_attn, info["keep_rate"], info["num_prefix_tokens"], fuse=info["fuse"],
@@ -111,8 +113,7 @@ class PruningBlockMixin:
             if qk is not None:
                 # Attention level: plan the layout for the blocks up to the next pruning block
                 # from this block's queries and keys of the tokens that remain.
-                heads = q.shape[1]
-                qk = qk.unflatten(2, (heads, -1)).transpose(1, 2).detach()
+                qk = rearrange(qk.detach(), "b n (h d) -> b h n d", h=q.shape[1])
                 q_kept, k_kept = qk.chunk(2, dim=-1)
                 info["attn_layout"] = plan_layout(
                     q_kept, k_kept, info["attn_keep"], info["num_prefix_tokens"], info["attn_impl"]
