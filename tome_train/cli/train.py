@@ -159,6 +159,14 @@ def _json_args(args: argparse.Namespace) -> dict[str, Any]:
     return {key: (list(value) if isinstance(value, tuple) else value) for key, value in vars(args).items()}
 
 
+def fixed_subset(size: int, count: int) -> list[int]:
+    """``count`` indices drawn at random with a fixed seed (not ``--seed``): every run and
+    variant sees the same subset. Not the first ``count``: data sets stored sorted by
+    class (the CIFAR-10 npz is) would lose most classes."""
+    generator = torch.Generator().manual_seed(0)
+    return sorted(torch.randperm(size, generator=generator)[:count].tolist())
+
+
 def run(args: argparse.Namespace, device: torch.device, rank: int, world: int) -> dict[str, Any]:
     """Build everything, train, evaluate, and return (rank 0: also write) the summary."""
     started = time.perf_counter()
@@ -168,9 +176,9 @@ def run(args: argparse.Namespace, device: torch.device, rank: int, world: int) -
     train_set, num_classes = build_dataset(args.dataset, args.data_path, "train", img_size, args.in_chans)
     test_set, _ = build_dataset(args.dataset, args.data_path, "test", img_size, args.in_chans)
     if args.limit_train is not None and args.limit_train < len(train_set):
-        train_set = Subset(train_set, range(args.limit_train))
+        train_set = Subset(train_set, fixed_subset(len(train_set), args.limit_train))
     if args.limit_test is not None and args.limit_test < len(test_set):
-        test_set = Subset(test_set, range(args.limit_test))
+        test_set = Subset(test_set, fixed_subset(len(test_set), args.limit_test))
     input_size = (args.in_chans, img_size, img_size)
 
     model = create_model(args, num_classes, img_size)

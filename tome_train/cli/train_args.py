@@ -87,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--in-chans", type=_positive(int, "--in-chans"), default=None,
                    help="input channels (default: 1 for grey-scale sets, else 3)")
     g.add_argument("--limit-train", type=_positive(int, "--limit-train"), default=None,
-                   help="use only the first N training examples (smoke tests)")
+                   help="use a fixed random subset of N training examples (same for every seed)")
     g.add_argument("--limit-test", type=_positive(int, "--limit-test"), default=None,
-                   help="evaluate only the first N test examples (smoke tests)")
+                   help="evaluate on a fixed random subset of N test examples")
     g.add_argument("--num-workers", type=_non_negative(int, "--num-workers"), default=0)
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", default=None, help="timm model name (default depends on --dataset)")
