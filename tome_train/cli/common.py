@@ -20,6 +20,22 @@ def fraction(name: str):
     return parse
 
 
+def bounded(kind: type, name: str, strictly_positive: bool = True):
+    """argparse type for an int/float that must be > 0 (or >= 0), naming the option."""
+    bound = "> 0" if strictly_positive else ">= 0"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {kind.__name__}, got {text!r}") from None
+        if value < 0 or (strictly_positive and value == 0):
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
 def int_list(text: str) -> tuple[int, ...]:
     """argparse type for a comma-separated list of ints ("3,6,9")."""
     try:

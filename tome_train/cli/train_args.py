@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from tome_train.cli.common import bounded, fraction
 from tome_train.data.registry import DATASETS, default_in_chans
 
 DEFAULT_MODELS = {
@@ -25,42 +26,15 @@ DEFAULT_LR = {"digits": 4e-3}
 
 
 def _unit_interval(name: str):  # noqa: ANN202 - argparse type factory
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not 0.0 < value <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be in (0, 1], got {value}")
-        return value
-
-    return parse
+    return fraction(name)
 
 
 def _positive(kind: type, name: str):  # noqa: ANN202 - argparse type factory
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {value}")
-        return value
-
-    return parse
+    return bounded(kind, name, strictly_positive=True)
 
 
 def _non_negative(kind: type, name: str):  # noqa: ANN202 - argparse type factory
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be {kind.__name__}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}")
-        return value
-
-    return parse
+    return bounded(kind, name, strictly_positive=False)
 
 
 def _layers(text: str) -> tuple[int, ...]:
