@@ -48,8 +48,8 @@ def test_hand_computed_sequence_across_epochs() -> None:
     assert t.last_correct.tolist() == [False, True, False, True, True, False]
     scores = t.window_scores()
     assert scores.dtype.is_floating_point
-    assert scores[2].item() == math.inf
-    assert scores.tolist()[:2] == [2.0, 0.0]
+    # Never learned (s2) or wrong at the last presentation (s0, s5): not unforgettable.
+    assert scores.tolist() == [math.inf, 0.0, math.inf, 1.0, 1.0, math.inf]
 
 
 def test_event_spanning_epochs_and_window_reset() -> None:
@@ -64,8 +64,12 @@ def test_event_spanning_epochs_and_window_reset() -> None:
     t.reset_window()
     assert t.forgetting_events.tolist() == [0, 0, 0]
     assert t.total_forgetting_events.tolist() == [1, 1, 0]
-    # learned once then forgotten: finite score; never presented: never learned -> inf
-    assert t.window_scores().tolist() == [0.0, 0.0, math.inf]
+    # learned, then forgotten and still wrong: no event in this window, but not
+    # unforgettable either -> inf (like the never-presented, never-learned sample 2)
+    assert t.window_scores().tolist() == [math.inf, math.inf, math.inf]
+    t.update(torch.tensor([0]), _b(1))  # sample 0 relearned: finite again
+    t.end_epoch()
+    assert t.window_scores().tolist() == [0.0, math.inf, math.inf]
 
 
 def test_vectorized_update_matches_reference() -> None:

@@ -38,3 +38,9 @@ def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
     if is_dist() and world_size() > 1:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Shuffling seed for ``(seed, epoch)``. Not ``seed + epoch``: that would give seed s at
+    epoch e + 1 the order of seed s + 1 at epoch e, correlating multi-seed runs."""
+    return (int(seed) * 1_000_003 + int(epoch)) % (2**63 - 1)

@@ -105,9 +105,11 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if dropout_p:
         raise ValueError(f"dropout_p > 0 is not supported by impl={impl!r}; "
                          "use impl='dense' or 'reference'")
+    if torch.jit.is_tracing():
+        # FLOP counting (fvcore traces): the same kept blocks as plain matmuls, whichever
+        # kernel would run (FlexAttention's compiled kernels cannot be traced).
+        return block_sparse_attention_traceable(q, k, v, layout, scale)
     if impl == "block_sparse":
-        if torch.jit.is_tracing():
-            return block_sparse_attention_traceable(q, k, v, layout, scale)
         return block_sparse_attention(q, k, v, layout, scale)
     if impl == "triton" and q.device.type != "cuda":
         raise ValueError("impl='triton' needs a CUDA device (FlexAttention's Triton backend)")

@@ -150,7 +150,8 @@ class BlockLayout:
 
 
 def choose_block_size(num_tokens: int, attn_keep: float, num_prefix_tokens: int = 1,
-                      min_block: int = 16, max_block: int = 128) -> int:
+                      min_block: int = 16, max_block: int = 128,
+                      power_of_two: bool = False) -> int:
     """Block size minimising the block-sparse cost model of ``dispatch``.
 
     Cost ``nb * k * b * (b + 40)`` with ``nb = ceil(N / b)``, ``k = ceil(keep * nb)``:
@@ -160,10 +161,14 @@ def choose_block_size(num_tokens: int, attn_keep: float, num_prefix_tokens: int 
     prefix tokens and there must be at least 2 blocks (else attention is dense anyway).
     When possible ``k >= 2``, so every query block gets at least one key block chosen by
     score besides the forced prefix block 0 (``k = 1`` would attend to block 0 only).
+    ``power_of_two``: only 16, 32, 64, 128 (FlexAttention's Triton tiles need them).
     """
     keep = check_attn_keep(attn_keep)
     best, best_cost = None, math.inf
-    for b in range(max(min_block, num_prefix_tokens, 1), max_block + 1):
+    sizes = range(max(min_block, num_prefix_tokens, 1), max_block + 1)
+    if power_of_two:
+        sizes = [b for b in (16, 32, 64, 128) if min_block <= b <= max_block and b >= num_prefix_tokens]
+    for b in sizes:
         nb = _num_blocks(num_tokens, b)
         if nb < 2:
             break

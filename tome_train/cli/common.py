@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def fraction(name: str):
@@ -13,7 +14,7 @@ def fraction(name: str):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1], got {text!r}") from None
-        if not 0.0 < value <= 1.0:
+        if not 0.0 < value <= 1.0:  # also rejects nan
             raise argparse.ArgumentTypeError(f"{name} must be in (0, 1], got {value}")
         return value
 
@@ -29,7 +30,7 @@ def bounded(kind: type, name: str, strictly_positive: bool = True):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be {kind.__name__}, got {text!r}") from None
-        if value < 0 or (strictly_positive and value == 0):
+        if not math.isfinite(value) or value < 0 or (strictly_positive and value == 0):
             raise argparse.ArgumentTypeError(f"{name} must be {bound}, got {value}")
         return value
 

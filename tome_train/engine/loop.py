@@ -38,6 +38,14 @@ def _all_reduce(values: list[float]) -> list[float]:
     return tensor.tolist()
 
 
+def _all_reduce_max(value: int) -> int:
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -54,7 +62,14 @@ def train_one_epoch(
     """One pass over ``loader``; ``model`` may be DDP-wrapped (then uneven shards are joined)."""
     device = state.device
     model.train()
-    steps = len(loader)
+    # Shards may differ by one sample, so ranks may differ by one batch: the LR schedule
+    # uses the longest shard's count so every rank sees the same LR at the same step.
+    steps = int(_all_reduce_max(len(loader)))
+    if steps == 0:
+        raise ValueError(
+            "no training batch this epoch: the active set is smaller than --batch-size and the "
+            "last partial batch is dropped (mixup/cutmix need full batches); lower --batch-size"
+        )
     loss_sum, correct, seen = 0.0, 0.0, 0
     join = model.join() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
     batches: Any = loader

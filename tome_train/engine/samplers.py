@@ -15,9 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from ..distributed import epoch_seed
+
 
 class ShardedIndexSampler(Sampler[int]):
-    """Each index once per epoch across ranks; a fresh permutation per epoch from ``seed + epoch``."""
+    """Each index once per epoch across ranks; a fresh permutation per epoch from ``(seed, epoch)``."""
 
     def __init__(
         self,
@@ -42,7 +44,7 @@ class ShardedIndexSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         order = self.indices
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
             order = order[torch.randperm(len(order), generator=generator)]
         return iter(order[self.rank :: self.num_replicas].tolist())
 

@@ -31,7 +31,9 @@ def plan_layout(
 ) -> BlockLayout | None:
     """Block layout for ``q``/``k`` ``[B, H, N, D]`` of the remaining tokens, or None (dense)."""
     num_tokens = int(q.shape[2])
-    block = choose_block_size(num_tokens, attn_keep, num_prefix_tokens)
+    # CUDA runs FlexAttention, whose Triton tiles need power-of-two block sizes.
+    block = choose_block_size(num_tokens, attn_keep, num_prefix_tokens,
+                              power_of_two=q.device.type == "cuda")
     if impl == "dense":
         return None
     if impl == "auto" and choose_impl(num_tokens, attn_keep, q.device, block, num_prefix_tokens) == "dense":

@@ -129,7 +129,7 @@ class TokenPruningMixin:
     fuse: bool
     _tome_info: dict[str, Any]
 
-    def forward_features(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def _begin_forward(self) -> dict[str, Any]:
         info = self._tome_info
         info["keep_rate"] = validate_keep_rate(self.keep_rate)
         info["prune_layers"] = frozenset(_validate_layers(self.prune_layers, len(self.blocks)))  # type: ignore[attr-defined]
@@ -142,7 +142,22 @@ class TokenPruningMixin:
         info["attn_impl"] = _validate_impl(getattr(self, "attn_impl", "auto"))
         info["attn_layout"] = None
         info["token_counts"] = []
+        if info["attn_keep"] is not None and getattr(self, "grad_checkpointing", False):
+            # Recomputed blocks would read the layout of a later stage from the shared state.
+            raise ValueError("attn_keep cannot be combined with gradient checkpointing; "
+                             "set model.attn_keep = None or model.set_grad_checkpointing(False)")
+        return info
+
+    def forward_features(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        self._begin_forward()
         return super().forward_features(x, *args, **kwargs)  # type: ignore[misc]
+
+    def forward_intermediates(self, *args: Any, **kwargs: Any) -> Any:
+        info = self._begin_forward()
+        if info["keep_rate"] < 1.0 or info["attn_keep"] is not None:
+            raise ValueError("forward_intermediates needs every token (feature maps): set "
+                             "model.keep_rate = 1.0 and model.attn_keep = None, or unpatch")
+        return super().forward_intermediates(*args, **kwargs)  # type: ignore[misc]
 
 
 _SUBCLASS_CACHE: dict[tuple[type, type], type] = {}

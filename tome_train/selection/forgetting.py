@@ -216,9 +216,12 @@ class ForgettingTracker:
         self.last_correct.copy_(last)
 
     def window_scores(self) -> torch.Tensor:
-        """Float scores: forgetting events in the window; ``+inf`` if never learned."""
+        """Float scores: forgetting events in the window; ``+inf`` if never learned, or
+        misclassified at its last presentation (a sample forgotten once and wrong ever since
+        has no event in a later window, yet it is anything but unforgettable)."""
         scores = self.forgetting_events.to(torch.float64)
-        return scores.masked_fill(~self.ever_correct, math.inf)
+        presented = self.presentations > 0
+        return scores.masked_fill(~self.ever_correct | (presented & ~self.last_correct), math.inf)
 
     def reset_window(self) -> None:
         """Start a new window: ``forgetting_events`` becomes zero."""

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Sampler
 
 from .. import distributed as tdist
+from ..distributed import epoch_seed
 from .selector import ExampleSelector
 
 __all__ = ["ActiveSetSampler"]
@@ -73,7 +74,7 @@ class ActiveSetSampler(Sampler[int]):
     def _shard(self) -> torch.Tensor:
         active = self.selector.active_indices
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
             active = active[torch.randperm(active.numel(), generator=g)]
         return active[self.rank :: self.num_replicas]
 
