@@ -33,6 +33,11 @@ def test_compare_runs_all_variants(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["--dataset", "digits", "--epochs", "1", "--seeds", "0", "--output-dir", str(out),
                  "--train-args", TRAIN_ARGS, "--variants", "dense"]) == 0
     assert (out / "dense" / "seed0" / "summary.json").stat().st_mtime == mtime
+    # ... but not when the arguments changed.
+    assert main(["--dataset", "digits", "--epochs", "2", "--seeds", "0", "--output-dir", str(out),
+                 "--train-args", TRAIN_ARGS, "--variants", "dense"]) == 0
+    assert json.loads((out / "compare.json").read_text())["variants"]["dense"]["seeds"] == 1
+    assert json.loads((out / "dense" / "seed0" / "summary.json").read_text())["epochs"] == 2
 
 
 def test_variant_arguments_and_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,17 +69,34 @@ def run_one(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dic
 
     run_dir = out / variant / f"seed{seed}"
     summary_path = run_dir / "summary.json"
-    if summary_path.exists() and not args.rerun:
-        return json.loads(summary_path.read_text())
     argv = ["--dataset", args.dataset, "--seed", str(seed), "--device", args.device,
             "--output-dir", str(run_dir), "--no-progress", *variant_args(variant, args)]
     for flag, value in (("--data-path", args.data_path), ("--model", args.model), ("--epochs", args.epochs)):
         if value is not None:
             argv += [flag, str(value)]
     argv += shlex.split(args.train_args)
+    # Reuse a finished run only if it was made with the same training arguments.
+    if summary_path.exists() and not args.rerun:
+        summary = json.loads(summary_path.read_text())
+        if _same_training(summary.get("args", {}), argv):
+            return summary
     print(f"[compare] {variant} seed {seed}: train.py {' '.join(argv)}", file=sys.stderr, flush=True)
     train_main(argv)
     return json.loads(summary_path.read_text())
+
+
+# Arguments that do not change what a run computes.
+_NOT_COMPARED = {"output_dir", "resume", "no_progress", "num_workers", "threads"}
+
+
+def _same_training(saved: dict[str, Any], argv: list[str]) -> bool:
+    from .train import _json_args
+    from .train_args import parse_args, resolve_defaults
+
+    wanted = _json_args(resolve_defaults(parse_args(argv)))
+    keys = (set(saved) | set(wanted)) - _NOT_COMPARED
+    # A None asked for is a default that the run resolved itself (e.g. img_size).
+    return all(saved.get(k) == wanted.get(k) for k in keys if wanted.get(k) is not None)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
