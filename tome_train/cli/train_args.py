@@ -136,6 +136,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.dataset != "digits" and args.data_path is None:
         parser.error(f"--data-path is required for --dataset {args.dataset}")
+    if (args.mixup > 0 or args.cutmix > 0) and args.batch_size is not None and args.batch_size % 2:
+        parser.error(f"--batch-size must be even with --mixup/--cutmix (timm pairs samples), got {args.batch_size}")
     if args.random_subset and args.data_keep >= 1.0:
         parser.error("--random-subset needs --data-keep < 1")
     if args.keep_rate_decay and args.keep_rate >= 1.0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,8 @@ def capture_rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # The current device only: the _all variant creates a context on every GPU.
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -67,8 +69,14 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     cuda = state.get("cuda")
-    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
+    if cuda is not None:
+        if isinstance(cuda, (list, tuple)):  # older checkpoints held every device's state
+            cuda = cuda[torch.cuda.current_device()] if torch.cuda.is_available() and cuda else None
+        if cuda is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(cuda)
+        else:
+            warnings.warn("checkpoint holds a CUDA RNG state but CUDA is unavailable: "
+                          "the resumed run is not bit-exact", stacklevel=2)
 
 
 class preserve_rng_state:  # noqa: N801 - used like a function: ``with preserve_rng_state():``

@@ -39,7 +39,13 @@ class FlopsLedgerHook(Hook):
     def knob_key(model: torch.nn.Module) -> str:
         keep = getattr(model, "keep_rate", 1.0)
         attn = getattr(model, "attn_keep", None)
-        return f"keep={float(keep):.6g},attn={'none' if attn is None else f'{float(attn):.6g}'}"
+        # Everything that changes the count: the auto kernel choice depends on the device.
+        layers = ",".join(str(i) for i in getattr(model, "prune_layers", ()))
+        param = next(model.parameters(), None)
+        device = param.device.type if param is not None else "cpu"
+        return (f"keep={float(keep):.6g},attn={'none' if attn is None else f'{float(attn):.6g}'},"
+                f"fuse={bool(getattr(model, 'fuse', False))},layers={layers},"
+                f"impl={getattr(model, 'attn_impl', 'auto')},device={device}")
 
     def forward_gflops(self, model: torch.nn.Module) -> float:
         """Forward GFLOPs per sample at the model's current knobs (cached)."""

@@ -188,9 +188,12 @@ class ExampleSelector:
         """Constructor kwargs scaled to the run length.
 
         Rule: ``swap_every = max(1, epochs // 10)`` and ``swap_fraction = 0.1`` of the
-        removed pool. A run of >= 10 epochs then makes about 10 or more swaps, so the FIFO
-        restore cycles the whole removed pool back at least once; shorter runs swap every
-        epoch (Tri-Level E-ViT refreshes the subset every few epochs).
+        removed pool. A run of >= 10 epochs then makes about 10 swaps; the last one comes
+        after the last epoch (it prepares the next epoch, should the run be extended), so
+        about 9 of them bring samples back inside the run and the oldest ~10% of the pool
+        can stay out until then: removal is never permanent (FIFO restore), but a run must
+        be long enough for every sample to come back. Shorter runs swap every epoch
+        (Tri-Level E-ViT refreshes the subset every few epochs).
 
         Resume: the schedule depends on ``epochs`` only through ``epochs // 10``, so every
         run shorter than 20 epochs gets the same schedule, e.g. 2 epochs resumed with
