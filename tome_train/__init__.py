@@ -36,5 +36,7 @@ def _import_models() -> None:
 
 
 _import_models()
-from . import models  # noqa: E402,F401  (now in sys.modules either way)
-from . import patch  # noqa: E402,F401  (tome_train.patch.timm(model, ...))
+from . import (
+    models,  # noqa: E402,F401  (now in sys.modules either way)
+    patch,  # noqa: E402,F401  (tome_train.patch.timm(model, ...))
+)
