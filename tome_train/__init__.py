@@ -36,7 +36,5 @@ def _import_models() -> None:
 
 
 _import_models()
-from . import (
-    models,  # noqa: E402,F401  (now in sys.modules either way)
-    patch,  # noqa: E402,F401  (tome_train.patch.timm(model, ...))
-)
+# models: in sys.modules either way now; patch: tome_train.patch.timm(model, ...)
+from . import models, patch  # noqa: E402,F401
