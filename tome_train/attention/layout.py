@@ -166,9 +166,7 @@ def choose_block_size(num_tokens: int, attn_keep: float, num_prefix_tokens: int 
     keep = check_attn_keep(attn_keep)
     best, best_cost = None, math.inf
     sizes = range(max(min_block, num_prefix_tokens, 1), max_block + 1)
-    if power_of_two:
-        sizes = [b for b in (16, 32, 64, 128) if min_block <= b <= max_block and b >= num_prefix_tokens]
-    for b in sizes:
+    for b in (b for b in sizes if not power_of_two or b in (16, 32, 64, 128)):
         nb = _num_blocks(num_tokens, b)
         if nb < 2:
             break

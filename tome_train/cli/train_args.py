@@ -25,18 +25,6 @@ DEFAULT_BATCH = {"digits": 32}
 DEFAULT_LR = {"digits": 4e-3}
 
 
-def _unit_interval(name: str):  # noqa: ANN202 - argparse type factory
-    return fraction(name)
-
-
-def _positive(kind: type, name: str):  # noqa: ANN202 - argparse type factory
-    return bounded(kind, name, strictly_positive=True)
-
-
-def _non_negative(kind: type, name: str):  # noqa: ANN202 - argparse type factory
-    return bounded(kind, name, strictly_positive=False)
-
-
 def _layers(text: str) -> tuple[int, ...]:
     try:
         layers = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
@@ -56,60 +44,60 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=DATASETS, default="digits")
     g.add_argument("--data-path", default=None, help="folder/file of the data set (not digits)")
-    g.add_argument("--img-size", type=_positive(int, "--img-size"), default=None,
+    g.add_argument("--img-size", type=bounded(int, "--img-size"), default=None,
                    help="input size (default: the model's)")
-    g.add_argument("--in-chans", type=_positive(int, "--in-chans"), default=None,
+    g.add_argument("--in-chans", type=bounded(int, "--in-chans"), default=None,
                    help="input channels (default: 1 for grey-scale sets, else 3)")
-    g.add_argument("--limit-train", type=_positive(int, "--limit-train"), default=None,
+    g.add_argument("--limit-train", type=bounded(int, "--limit-train"), default=None,
                    help="use a fixed random subset of N training examples (same for every seed)")
-    g.add_argument("--limit-test", type=_positive(int, "--limit-test"), default=None,
+    g.add_argument("--limit-test", type=bounded(int, "--limit-test"), default=None,
                    help="evaluate on a fixed random subset of N test examples")
-    g.add_argument("--num-workers", type=_non_negative(int, "--num-workers"), default=0)
+    g.add_argument("--num-workers", type=bounded(int, "--num-workers", strictly_positive=False), default=0)
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", default=None, help="timm model name (default depends on --dataset)")
-    g.add_argument("--epochs", type=_positive(int, "--epochs"), default=30)
-    g.add_argument("--batch-size", type=_positive(int, "--batch-size"), default=None,
+    g.add_argument("--epochs", type=bounded(int, "--epochs"), default=30)
+    g.add_argument("--batch-size", type=bounded(int, "--batch-size"), default=None,
                    help="per-process batch size (default 32 for digits, else 128)")
-    g.add_argument("--eval-batch-size", type=_positive(int, "--eval-batch-size"), default=256)
-    g.add_argument("--lr", type=_positive(float, "--lr"), default=None,
+    g.add_argument("--eval-batch-size", type=bounded(int, "--eval-batch-size"), default=256)
+    g.add_argument("--lr", type=bounded(float, "--lr"), default=None,
                    help="peak LR (default 4e-3 for digits, else 5e-4 * global batch / 512)")
-    g.add_argument("--min-lr", type=_non_negative(float, "--min-lr"), default=1e-5)
-    g.add_argument("--weight-decay", type=_non_negative(float, "--weight-decay"), default=0.05)
-    g.add_argument("--warmup-epochs", type=_non_negative(float, "--warmup-epochs"), default=5.0,
+    g.add_argument("--min-lr", type=bounded(float, "--min-lr", strictly_positive=False), default=1e-5)
+    g.add_argument("--weight-decay", type=bounded(float, "--weight-decay", strictly_positive=False), default=0.05)
+    g.add_argument("--warmup-epochs", type=bounded(float, "--warmup-epochs", strictly_positive=False), default=5.0,
                    help="per-step linear LR warm-up; a resume that extends --epochs continues "
                         "exactly only while the shorter run had not left warm-up")
-    g.add_argument("--drop-path", type=_non_negative(float, "--drop-path"), default=0.0)
-    g.add_argument("--clip-grad", type=_positive(float, "--clip-grad"), default=None)
-    g.add_argument("--smoothing", type=_non_negative(float, "--smoothing"), default=0.1)
-    g.add_argument("--mixup", type=_non_negative(float, "--mixup"), default=0.0, help="mixup alpha")
-    g.add_argument("--cutmix", type=_non_negative(float, "--cutmix"), default=0.0, help="cutmix alpha")
+    g.add_argument("--drop-path", type=bounded(float, "--drop-path", strictly_positive=False), default=0.0)
+    g.add_argument("--clip-grad", type=bounded(float, "--clip-grad"), default=None)
+    g.add_argument("--smoothing", type=bounded(float, "--smoothing", strictly_positive=False), default=0.1)
+    g.add_argument("--mixup", type=bounded(float, "--mixup", strictly_positive=False), default=0.0, help="mixup alpha")
+    g.add_argument("--cutmix", type=bounded(float, "--cutmix", strictly_positive=False), default=0.0, help="cutmix alpha")
     g.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
     g = p.add_argument_group("token and attention level")
-    g.add_argument("--keep-rate", type=_unit_interval("--keep-rate"), default=1.0,
+    g.add_argument("--keep-rate", type=fraction("--keep-rate"), default=1.0,
                    help="token keep rate at each pruning layer (1.0: model not patched)")
-    g.add_argument("--keep-rate-warmup", type=_non_negative(int, "--keep-rate-warmup"), default=0,
+    g.add_argument("--keep-rate-warmup", type=bounded(int, "--keep-rate-warmup", strictly_positive=False), default=0,
                    help="epochs at keep rate 1.0 before decaying")
-    g.add_argument("--keep-rate-decay", type=_non_negative(int, "--keep-rate-decay"), default=0,
+    g.add_argument("--keep-rate-decay", type=bounded(int, "--keep-rate-decay", strictly_positive=False), default=0,
                    help="epochs of cosine decay from 1.0 to --keep-rate")
     g.add_argument("--prune-layers", type=_layers, default=(3, 6, 9), help="e.g. 3,6,9")
     g.add_argument("--fuse", action="store_true", help="fuse pruned tokens into one (EViT)")
-    g.add_argument("--attn-keep", type=_unit_interval("--attn-keep"), default=None,
+    g.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
                    help="attention-level keep fraction (if the patch supports it)")
     g = p.add_argument_group("example level")
-    g.add_argument("--data-keep", type=_unit_interval("--data-keep"), default=1.0,
+    g.add_argument("--data-keep", type=fraction("--data-keep"), default=1.0,
                    help="fraction of the training set active at a time (1.0: selector off)")
-    g.add_argument("--swap-every", type=_positive(int, "--swap-every"), default=None,
+    g.add_argument("--swap-every", type=bounded(int, "--swap-every"), default=None,
                    help="epochs between active-set swaps (default: ExampleSelector.default_schedule)")
-    g.add_argument("--swap-fraction", type=_unit_interval("--swap-fraction"), default=None,
+    g.add_argument("--swap-fraction", type=fraction("--swap-fraction"), default=None,
                    help="fraction swapped at each swap (default: ExampleSelector.default_schedule)")
     g.add_argument("--random-subset", action="store_true",
                    help="train on a fixed random --data-keep subset instead (random-pruning baseline)")
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=_non_negative(int, "--seed"), default=0)
+    g.add_argument("--seed", type=bounded(int, "--seed", strictly_positive=False), default=0)
     g.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     g.add_argument("--output-dir", default="runs/train", help="checkpoint.pt, logs, summary.json")
     g.add_argument("--resume", default=None, metavar="PATH", help="checkpoint to continue from")
-    g.add_argument("--threads", type=_non_negative(int, "--threads"), default=1,
+    g.add_argument("--threads", type=bounded(int, "--threads", strictly_positive=False), default=1,
                    help="CPU intra-op threads per process (0: torch's default). 1 is the fastest "
                         "for the small models on a shared machine: OpenMP threads spin-waiting "
                         "for a busy core slow 2 threads down several-fold")

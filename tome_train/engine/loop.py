@@ -64,7 +64,7 @@ def train_one_epoch(
     model.train()
     # Shards may differ by one sample, so ranks may differ by one batch: the LR schedule
     # uses the longest shard's count so every rank sees the same LR at the same step.
-    steps = int(_all_reduce_max(len(loader)))
+    steps = _all_reduce_max(len(loader))
     if steps == 0:
         raise ValueError(
             "no training batch this epoch: the active set is smaller than --batch-size and the "
