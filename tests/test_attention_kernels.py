@@ -108,8 +108,12 @@ def test_dispatch_errors() -> None:
             sparse_attention(q, k, v, layout, impl="triton")
 
 
-def test_auto_dispatch_policy() -> None:
-    assert choose_impl(197, 0.3, "cpu") == "dense"  # sparsity would not pay
+def test_auto_dispatch_policy_without_fused_kernel(monkeypatch) -> None:
+    from tome_train.attention import cpu_fused
+
+    monkeypatch.setitem(cpu_fused._state, "ext", None)
+    monkeypatch.setitem(cpu_fused._state, "error", "disabled for this test")
+    assert choose_impl(197, 0.3, "cpu") == "dense"  # the ops kernel would not pay
     assert choose_impl(577, 1.0, "cpu") == "dense"
     assert choose_impl(50, 0.3, "cpu") == "dense"
     assert choose_impl(577, 0.3, "cpu") == "block_sparse"

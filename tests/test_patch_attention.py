@@ -17,13 +17,16 @@ FAMILIES = {
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 @pytest.mark.parametrize("fuse", [False, True])
-def test_block_sparse_matches_masked_reference_in_model(name: str, fuse: bool) -> None:
+def test_sparse_kernels_match_masked_reference_in_model(name: str, fuse: bool) -> None:
+    from tome_train.attention import cpu_fused
+
     size = FAMILIES[name]
     model = timm.create_model(name, img_size=size)
     P.timm(model, keep_rate=0.7, attn_keep=0.3, fuse=fuse)
     x = torch.randn(2, 3, size, size)
     results = {}
-    for impl in ("reference", "block_sparse"):
+    impls = ["reference", "block_sparse"] + (["cpu_fused"] if cpu_fused.is_available() else [])
+    for impl in impls:
         model.attn_impl = impl
         model.zero_grad()
         out = model(x)
@@ -31,9 +34,10 @@ def test_block_sparse_matches_masked_reference_in_model(name: str, fuse: bool) -
         results[impl] = (out.detach(), model.blocks[1].attn.qkv.weight.grad.clone())
         layout = model._tome_info["attn_layout"]
         assert layout is not None and layout.num_prefix_tokens == model.num_prefix_tokens
-    (ref_out, ref_grad), (out, grad) = results["reference"], results["block_sparse"]
-    assert torch.allclose(out, ref_out, atol=1e-4)
-    assert torch.allclose(grad, ref_grad, atol=1e-4)
+    ref_out, ref_grad = results.pop("reference")
+    for impl, (out, grad) in results.items():
+        assert torch.allclose(out, ref_out, atol=1e-4), impl
+        assert torch.allclose(grad, ref_grad, atol=1e-4), impl
 
 
 def test_attention_level_changes_output_and_flops() -> None:

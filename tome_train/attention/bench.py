@@ -54,7 +54,8 @@ def benchmark_attention(tokens: int, attn_keep: float, batch: int = 16, heads: i
     b = block_size or choose_block_size(tokens, keep, prefix)
     layout = layout_from_block_scores(estimate_block_scores(q.detach(), k.detach(), b, prefix),
                                       keep, tokens, prefix, b)
-    used = choose_impl(tokens, keep, dev, block_size=b) if impl == "auto" else impl
+    used = (choose_impl(tokens, keep, dev, block_size=b, num_prefix_tokens=prefix)
+            if impl == "auto" else impl)
 
     def sparse(q_, k_, v_):
         return sparse_attention(q_, k_, v_, layout, impl=used)

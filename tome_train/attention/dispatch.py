@@ -1,24 +1,29 @@
 """``sparse_attention``: one entry point that picks a kernel, or dense when it won't pay.
 
-Cost model (``predicted_speedup``), calibrated on a shared 2-core AVX-512 CPU in fp32,
-fwd+bwd, B=16, H=6, D=64 against dense ``F.scaled_dot_product_attention`` (a fused
-flash kernel that does ~7 N^2 D multiply-adds per head: 2 forward, 5 backward):
+Policy of ``impl="auto"`` (``choose_impl``), fwd+bwd against dense
+``F.scaled_dot_product_attention`` (a fused flash kernel on CPU):
 
-    dense  = 7 * N^2
-    sparse = 7.5 * nb * k * b * (b + 40)
+* CPU, fp32, fused kernel built (``cpu_fused.py``): ``"cpu_fused"`` when the layout skips
+  at least 20% of the query-key pairs (kept fraction <= ``MAX_FUSED_KEPT_FRACTION``)
+  and N >= ``MIN_FUSED_TOKENS`` (64), else dense. Below 64 tokens the whole attention
+  takes well under a millisecond and a layout has at most 4 coarse blocks (keep 0.3 then
+  means attending to the prefix block alone), so sparsity is not worth its approximation. Measured on a shared 2-core AVX-512 CPU (``tools/benchmark.py
+  --attn-only``, H=6, D=64, B=16, keep 0.3): 2.0x at N=197, 2.5x at N=284, 2.3x at
+  N=405, 2.6x at N=577; at keep 0.7 (kept ~0.75) still 1.2-1.5x, and no measured
+  configuration with kept fraction <= 0.8 (B=2 and 16, N=50-577) was slower than dense.
+* CPU otherwise (bf16/fp16, or no compiler): the PyTorch-ops kernel ``"block_sparse"``
+  under its own cost model (``predicted_speedup``), calibrated the same way:
 
-with ``nb = ceil(N / b)`` blocks, ``k = ceil(keep * nb)`` kept per row. The block-sparse
-kernel does 6 batched matmuls over ``nb * k`` pairs of ``b x b`` blocks; the ``+ 40``
-term and the 7.5 (vs 6) factor absorb the gathers, one-hot scatter, softmax passes and
-the lower efficiency of small batched matmuls relative to the fused dense kernel.
-``auto`` picks the block-sparse kernel when the predicted speed-up is at least
-``MIN_PREDICTED_SPEEDUP`` (1.6), else dense SDPA. The model over-predicts at mid
-sizes (keep 0.3, fwd+bwd, measured/predicted: N=577 1.40-1.73/1.95, B=16; N=405
-1.19/1.74 and N=284 0.82/1.49, B=8), and machine load hurts the many-op sparse kernel
-more than the single fused dense kernel: 1.6 keeps N=577 and 405 sparse, N=284 and
-N=197 dense.
-On CUDA ``auto`` picks FlexAttention (compiled Triton) under the same rule if it is
-available, else dense (not measured here: no GPU on the development machine).
+      dense  = 7 * N^2
+      sparse = 7.5 * nb * k * b * (b + 40)
+
+  with ``nb = ceil(N / b)`` blocks, ``k = ceil(keep * nb)`` kept per row: 6 batched
+  matmuls over ``nb * k`` pairs of ``b x b`` blocks, plus the gathers, one-hot scatter
+  and softmax passes (the ``+ 40`` and 7.5 vs 6). It is picked when the predicted
+  speed-up is at least ``MIN_PREDICTED_SPEEDUP`` (1.6): measured/predicted at keep 0.3,
+  N=577 1.40-1.73/1.95 (B=16), N=405 1.19/1.74 and N=284 0.82/1.49 (B=8).
+* CUDA: FlexAttention (compiled Triton) under the same rule if available, else dense
+  (not measured here: no GPU on the development machine).
 """
 
 from __future__ import annotations
@@ -26,15 +31,30 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import flex
+from . import cpu_fused, flex
 from .block_sparse import block_sparse_attention, block_sparse_attention_traceable
+from .cpu_fused import cpu_fused_attention
 from .layout import BlockLayout, check_attn_keep, choose_block_size, kept_blocks_per_row
 from .reference import reference_attention
 
-__all__ = ["IMPLS", "choose_impl", "predicted_speedup", "sparse_attention"]
+__all__ = ["IMPLS", "choose_impl", "layout_kept_fraction", "predicted_speedup",
+           "sparse_attention"]
 
-IMPLS = ("auto", "dense", "reference", "block_sparse", "flex", "triton")
+IMPLS = ("auto", "dense", "reference", "block_sparse", "cpu_fused", "flex", "triton")
 MIN_PREDICTED_SPEEDUP = 1.6
+MAX_FUSED_KEPT_FRACTION = 0.8
+MIN_FUSED_TOKENS = 64
+
+
+def layout_kept_fraction(num_tokens: int, block_size: int, blocks_per_row: int,
+                         num_prefix_tokens: int) -> float:
+    """Fraction of the N x N pairs a layout of this shape computes (prefix rows dense).
+
+    Approximates every kept key block as full; exact when ``block_size`` divides N.
+    """
+    n, p = num_tokens, num_prefix_tokens
+    keys = min(n, blocks_per_row * block_size)
+    return min(1.0, ((n - p) * keys + p * n) / (n * n))
 
 
 def predicted_speedup(num_tokens: int, attn_keep: float, block_size: int) -> float:
@@ -47,13 +67,22 @@ def predicted_speedup(num_tokens: int, attn_keep: float, block_size: int) -> flo
 
 def choose_impl(num_tokens: int, attn_keep: float, device: torch.device | str = "cpu",
                 block_size: int | None = None, num_prefix_tokens: int = 1,
-                requires_grad: bool = True) -> str:
-    """Fastest correct implementation name for this size, or ``"dense"``."""
+                requires_grad: bool = True, dtype: torch.dtype = torch.float32) -> str:
+    """Fastest correct implementation name for this size, or ``"dense"`` (module doc).
+
+    On CPU with fp32 the first call may build the fused kernel (once, ~45 s).
+    """
     keep = check_attn_keep(attn_keep)
     dev = torch.device(device)
     b = block_size or choose_block_size(num_tokens, keep, num_prefix_tokens)
-    if keep >= 1.0 or -(-num_tokens // b) < 2:
+    nb = -(-num_tokens // b)
+    if keep >= 1.0 or nb < 2:
         return "dense"
+    if dev.type == "cpu" and cpu_fused.is_available(dtype):
+        kept = layout_kept_fraction(num_tokens, b, kept_blocks_per_row(nb, keep),
+                                    num_prefix_tokens)
+        pays = kept <= MAX_FUSED_KEPT_FRACTION and num_tokens >= MIN_FUSED_TOKENS
+        return "cpu_fused" if pays else "dense"
     if predicted_speedup(num_tokens, keep, b) < MIN_PREDICTED_SPEEDUP:
         return "dense"
     if dev.type == "cuda":
@@ -76,7 +105,8 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     """Attention restricted to ``layout``; q, k, v ``[B, H, N, D]`` -> ``[B, H, N, Dv]``.
 
     ``impl``: ``"auto"`` (see module doc), ``"dense"`` (plain SDPA, ignores the layout),
-    ``"reference"`` (masked dense, tests), ``"block_sparse"`` (CPU/CUDA, autograd),
+    ``"reference"`` (masked dense, tests), ``"block_sparse"`` (PyTorch ops, CPU/CUDA,
+    any float dtype), ``"cpu_fused"`` (C++ kernel, CPU fp32),
     ``"flex"`` (FlexAttention; CPU forward only), ``"triton"`` (FlexAttention's Triton
     backend, CUDA only). Dropout is only supported by the dense paths: ``auto`` falls
     back to dense when ``dropout_p > 0``. ``layout=None`` means dense.
@@ -95,7 +125,7 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         else:
             keep = layout.blocks_per_row / layout.num_blocks
             impl = choose_impl(q.shape[2], keep, q.device, layout.block_size,
-                               layout.num_prefix_tokens, q.requires_grad)
+                               layout.num_prefix_tokens, q.requires_grad, q.dtype)
     if impl == "dense" or layout is None:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
     if impl == "reference":
@@ -113,6 +143,8 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         return block_sparse_attention_traceable(q, k, v, layout, scale)
     if impl == "block_sparse":
         return block_sparse_attention(q, k, v, layout, scale)
+    if impl == "cpu_fused":
+        return cpu_fused_attention(q, k, v, layout, scale)
     if impl == "triton" and q.device.type != "cuda":
         raise ValueError("impl='triton' needs a CUDA device (FlexAttention's Triton backend)")
     return flex.flex_attention_sparse(q, k, v, layout, scale)

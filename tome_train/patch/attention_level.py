@@ -36,7 +36,8 @@ def plan_layout(
                               power_of_two=q.device.type == "cuda")
     if impl == "dense":
         return None
-    if impl == "auto" and choose_impl(num_tokens, attn_keep, q.device, block, num_prefix_tokens) == "dense":
+    if impl == "auto" and choose_impl(num_tokens, attn_keep, q.device, block, num_prefix_tokens,
+                                      dtype=q.dtype) == "dense":
         return None
     if -(-num_tokens // block) < 2:  # a single block: nothing to skip
         return None
