@@ -3,7 +3,11 @@
 Dense SDPA counts ``B*H*N*N*D`` for QK^T plus ``B*H*N*N*Dv`` for AV. The block-sparse
 kernel multiplies ``n_blocks * k`` (query block, key block) pairs of ``b x b`` (padding
 of the partial last block included: that is the work actually done) plus the dense
-prefix rows, ``P`` queries against all ``nb * b`` (padded) keys.
+prefix rows, ``P`` queries against all ``nb * b`` (padded) keys. The fused CPU kernel
+(``cpu_fused``) skips the padding of the partial last block, so for it this is an upper
+bound by at most ``(nb * b - N) / N`` of the sparse attention term (under 0.001 GFLOPs
+for DeiT-S at 224 px); its backward recomputes the scores, which forward FLOP counts
+(fvcore's convention) do not include for any kernel.
 
 fvcore hook: under ``torch.jit.is_tracing()``, ``sparse_attention`` switches to
 ``block_sparse_attention_traceable``, whose graph holds ``aten::bmm`` nodes of exactly
