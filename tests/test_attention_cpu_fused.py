@@ -91,9 +91,34 @@ def test_bad_inputs_raise_clear_errors() -> None:
     bad = BlockLayout(16, 50, 1, torch.full_like(layout.kv_blocks, 7))  # block 7 of 4
     with pytest.raises(RuntimeError, match="kv_blocks values"):
         cpu_fused_attention(q, k, v, bad)
+    dup = layout.kv_blocks.clone()
+    dup[0, 0] = torch.tensor([0, 0])
+    with pytest.raises(RuntimeError, match="sorted without duplicates"):
+        cpu_fused_attention(q, k, v, BlockLayout(16, 50, 1, dup))
+    with pytest.raises(RuntimeError, match="key block 0"):
+        cpu_fused_attention(q, k, v, BlockLayout(16, 50, 1, layout.kv_blocks + 1))
+
+
+def test_masked_keys_get_zero_probability_and_no_double_backward() -> None:
+    # One key at -3e38 logits: dense softmax gives it exactly 0 and so must the kernel,
+    # or dS @ K brings the huge key back into dq.
+    q, k, v, g, layout = _case(1, 1, 40, 8, 16, 1, 1.0)
+    with torch.no_grad():
+        q.copy_(q.abs() + 0.1)
+        k[0, 0, 20] = -3e37
+    want = _fwd_bwd(lambda *a: reference_attention(*a, layout), q, k, v, g)
+    got = _fwd_bwd(lambda *a: cpu_fused_attention(*a, layout), q, k, v, g)
+    assert _max_err(got, want) <= 1e-4
+    out = cpu_fused_attention(q, k, v, layout)
+    (dq,) = torch.autograd.grad(out.sum(), q, create_graph=True)
+    with pytest.raises(RuntimeError):
+        dq.sum().backward()
 
 
 def test_auto_policy_picks_fused_where_it_pays() -> None:
+    q, k, v, _, layout = _case(2, 2, 197, 8, 33, 1, 0.3)
+    with torch.no_grad():  # dropout in auto: dense, whatever the grad mode
+        assert sparse_attention(q, k, v, layout, dropout_p=0.1).shape == q.shape
     assert choose_impl(577, 0.3, "cpu") == "cpu_fused"
     assert choose_impl(197, 0.3, "cpu") == "cpu_fused"
     assert choose_impl(577, 1.0, "cpu") == "dense"

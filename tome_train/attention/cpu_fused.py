@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from .layout import BlockLayout
 
@@ -60,6 +61,21 @@ def _module_name() -> str:
     return f"tome_train_bsa_cpu_{digest.hexdigest()[:12]}"
 
 
+def _ninja_bin_dir() -> str | None:
+    try:
+        import ninja
+    except ImportError:
+        return None
+    return getattr(ninja, "BIN_DIR", None)
+
+
+def _prepend_to_path(*dirs: str | None) -> None:
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    new = [d for d in dirs if d and os.path.isdir(d) and d not in parts]
+    if new:
+        os.environ["PATH"] = os.pathsep.join([*new, *parts])
+
+
 def load_extension(verbose: bool = False) -> Any | None:
     """Build (first call, ~45 s) or load the C++ kernel; None if it cannot be built here."""
     if _state["ext"] is not None or _state["error"] is not None:
@@ -77,6 +93,9 @@ def load_extension(verbose: bool = False) -> Any | None:
             from torch.utils import cpp_extension
 
             name = _module_name()
+            # The build step runs `ninja`; the pip-installed one lives next to the
+            # interpreter, which is not on PATH when the venv is not activated.
+            _prepend_to_path(os.path.dirname(sys.executable), _ninja_bin_dir())
             print(f"tome_train: loading the fused CPU attention kernel {name} "
                   "(compiled once, ~45 s)", file=sys.stderr, flush=True)
             _state["ext"] = cpp_extension.load(
@@ -114,6 +133,7 @@ class _CpuFusedAttn(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # no double backward: raise rather than return a constant
     def backward(ctx, grad_out):
         q, k, v, kv_blocks, lse = ctx.saved_tensors
         block_size, num_prefix, scale = ctx.meta

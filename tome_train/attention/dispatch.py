@@ -120,7 +120,7 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
             f"layout is for B={layout.batch_size}, N={layout.num_tokens} but q is "
             f"{tuple(q.shape)}")
     if impl == "auto":
-        if layout is None or (dropout_p > 0 and q.requires_grad):
+        if layout is None or dropout_p > 0:  # only the dense paths implement dropout
             impl = "dense"
         else:
             keep = layout.blocks_per_row / layout.num_blocks

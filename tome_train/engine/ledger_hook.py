@@ -19,6 +19,12 @@ from .checkpoint import preserve_rng_state
 from .hooks import Hook, TrainState
 
 
+def _fused_available() -> bool:
+    from tome_train.attention import cpu_fused
+
+    return cpu_fused.is_available()
+
+
 def _dist_ready() -> bool:
     return dist.is_available() and dist.is_initialized()
 
@@ -39,13 +45,16 @@ class FlopsLedgerHook(Hook):
     def knob_key(model: torch.nn.Module) -> str:
         keep = getattr(model, "keep_rate", 1.0)
         attn = getattr(model, "attn_keep", None)
-        # Everything that changes the count: the auto kernel choice depends on the device.
+        # Everything that changes the count: the auto kernel choice depends on the device
+        # and, on CPU, on whether the fused kernel could be built (it then goes sparse at
+        # sizes where the PyTorch-ops kernel would not pay).
         layers = ",".join(str(i) for i in getattr(model, "prune_layers", ()))
         param = next(model.parameters(), None)
         device = param.device.type if param is not None else "cpu"
         return (f"keep={float(keep):.6g},attn={'none' if attn is None else f'{float(attn):.6g}'},"
                 f"fuse={bool(getattr(model, 'fuse', False))},layers={layers},"
-                f"impl={getattr(model, 'attn_impl', 'auto')},device={device}")
+                f"impl={getattr(model, 'attn_impl', 'auto')},device={device}"
+                f"{',cpu_fused' if attn is not None and device == 'cpu' and _fused_available() else ''}")
 
     def forward_gflops(self, model: torch.nn.Module) -> float:
         """Forward GFLOPs per sample at the model's current knobs (cached)."""

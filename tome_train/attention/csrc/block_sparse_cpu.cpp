@@ -34,13 +34,15 @@ inline void mm(bool ta, bool tb, int m, int n, int k, float alpha, const float* 
   sgemm_(&fa, &fb, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
 }
 
-// exp(x) for x <= 0 (softmax arguments after the max is subtracted). Branch-free so the
-// loops below vectorize; relative error ~2e-7 (degree-7 Taylor on [-ln2/2, ln2/2]).
+// exp(x) for x <= 0 (softmax arguments after the max is subtracted); 0 below -87 (where
+// expf underflows to denormals), so -inf gives exactly 0 as in dense softmax. Branch-free
+// so the loops below vectorize: Cody-Waite reduction x = n ln2 + f, |f| <= ln2/2, then a
+// degree-7 Taylor polynomial; relative error ~2e-7 over the whole range.
 inline float exp_nonpos(float x) {
-  x = x < -87.f ? -87.f : x;
-  const float t = x * 1.44269504088896341f;
-  const float fi = (t + 12582912.f) - 12582912.f;  // round to nearest, |t| < 2^22
-  const float f = (t - fi) * 0.69314718055994531f;
+  const float xc = x < -87.f ? -87.f : x;
+  const float n = (xc * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round(x/ln2)
+  float f = std::fma(-n, 0.693145751953125f, xc);  // ln2 split in a high part exact in
+  f = std::fma(-n, 1.428606765330187e-06f, f);     // float and a low part
   float p = 1.f / 5040;
   p = p * f + 1.f / 720;
   p = p * f + 1.f / 120;
@@ -49,10 +51,10 @@ inline float exp_nonpos(float x) {
   p = p * f + 0.5f;
   p = p * f + 1.f;
   p = p * f + 1.f;
-  const int32_t bits = (static_cast<int32_t>(fi) + 127) << 23;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  return x < -87.f ? 0.f : p * scale;
 }
 
 // Row softmax in place; writes each row's log-sum-exp.
@@ -127,9 +129,17 @@ Geometry check_inputs(const torch::Tensor& q, const torch::Tensor& k, const torc
   TORCH_CHECK(kv_blocks.size(0) == q.size(0) && kv_blocks.size(1) == nb && kv_blocks.size(2) >= 1 &&
                   kv_blocks.size(2) <= nb,
               "kv_blocks must be [B, ceil(N / block_size), k] with 1 <= k <= n_blocks");
+  // The kernel reads memory at these blocks, and duplicates or a missing block 0 would give
+  // a silently different attention than the layout's mask: check every row (cheap).
   const int64_t* idx = kv_blocks.data_ptr<int64_t>();
-  for (int64_t i = 0; i < kv_blocks.numel(); ++i) {  // the kernel reads memory at these blocks
-    TORCH_CHECK(idx[i] >= 0 && idx[i] < nb, "kv_blocks values must be in [0, n_blocks)");
+  const int64_t kk = kv_blocks.size(2);
+  for (int64_t row = 0; row < kv_blocks.numel() / kk; ++row) {
+    const int64_t* r = idx + row * kk;
+    for (int64_t j = 0; j < kk; ++j) {
+      TORCH_CHECK(r[j] >= 0 && r[j] < nb, "kv_blocks values must be in [0, n_blocks)");
+      TORCH_CHECK(j == 0 || r[j] > r[j - 1], "kv_blocks rows must be sorted without duplicates");
+    }
+    TORCH_CHECK(r[0] == 0, "kv_blocks rows must start with key block 0 (the prefix block)");
   }
   return Geometry{q.size(0), q.size(1), N, q.size(3), v.size(3), nb, kv_blocks.size(2), block,
                   prefix};
