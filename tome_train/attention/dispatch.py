@@ -7,7 +7,8 @@ Policy of ``impl="auto"`` (``choose_impl``), fwd+bwd against dense
   at least 20% of the query-key pairs (kept fraction <= ``MAX_FUSED_KEPT_FRACTION``)
   and N >= ``MIN_FUSED_TOKENS`` (64), else dense. Below 64 tokens the whole attention
   takes well under a millisecond and a layout has at most 4 coarse blocks (keep 0.3 then
-  means attending to the prefix block alone), so sparsity is not worth its approximation. Measured on a shared 2-core AVX-512 CPU (``tools/benchmark.py
+  means attending to the prefix block alone), so sparsity is not worth its
+  approximation. Measured on a shared 2-core AVX-512 CPU (``tools/benchmark.py
   --attn-only``, H=6, D=64, B=16, keep 0.3): 2.0x at N=197, 2.5x at N=284, 2.3x at
   N=405, 2.6x at N=577; at keep 0.7 (kept ~0.75) still 1.2-1.5x, and no measured
   configuration with kept fraction <= 0.8 (B=2 and 16, N=50-577) was slower than dense.
