@@ -66,12 +66,17 @@ def test_keep_one_equals_dense_sdpa() -> None:
         _assert_close(got, want)
 
 
-def test_non_contiguous_inputs_and_scale() -> None:
+@pytest.mark.parametrize("impl", ["block_sparse", "cpu_fused"])
+def test_non_contiguous_inputs_and_scale(impl: str) -> None:
+    from tome_train.attention import cpu_fused
+
+    if impl == "cpu_fused" and not cpu_fused.is_available():
+        pytest.skip(f"fused CPU kernel unavailable: {cpu_fused.build_error()}")
     bsz, n, h, d = 2, 50, 3, 8
     qkv = torch.randn(bsz, n, 3, h, d, requires_grad=True)
     q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # timm's layout
     layout = layout_from_block_scores(estimate_block_scores(q, k, 16, 1), 0.5, n, 1, 16)
-    got = block_sparse_attention(q, k, v, layout, scale=0.2)
+    got = sparse_attention(q, k, v, layout, impl=impl, scale=0.2)
     want = reference_attention(q, k, v, layout, scale=0.2)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     (g1,) = torch.autograd.grad(got.sum(), qkv)
