@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from pathlib import Path
@@ -15,7 +16,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tome_train.data import IndexedDataset
 from tome_train.engine import (
+    BatchResult,
     Hook,
+    PerSampleCrossEntropy,
     ShardedIndexSampler,
     Trainer,
     TrainState,
@@ -101,9 +104,10 @@ class CountingHook(Hook):
     def on_epoch_start(self, state: TrainState) -> None:
         self.calls.append(f"epoch_start{state.epoch}")
 
-    def on_batch_end(self, state, indices, logits, targets) -> None:  # noqa: ANN001
-        assert logits.shape == (indices.shape[0], 3) and not logits.requires_grad
-        self.examples += indices.numel()
+    def on_batch_end(self, state: TrainState, batch: BatchResult) -> None:
+        assert batch.logits.shape == (batch.indices.shape[0], 3) and not batch.logits.requires_grad
+        assert batch.losses.shape == batch.indices.shape and not batch.losses.requires_grad
+        self.examples += batch.indices.numel()
 
     def on_epoch_end(self, state: TrainState) -> None:
         self.calls.append(f"epoch_end{state.epoch}")
@@ -126,7 +130,7 @@ def _toy_trainer(tmp_path: Path, hook: Hook, epochs: int) -> Trainer:
         model=model,
         optimizer=optimizer,
         schedule=WarmupCosineSchedule(optimizer, 0.1, epochs, warmup_epochs=1),
-        criterion=nn.CrossEntropyLoss(),
+        criterion=PerSampleCrossEntropy(),
         train_loader=DataLoader(IndexedDataset(data), batch_size=16, sampler=sampler),
         test_loader=DataLoader(data, batch_size=16),
         device=torch.device("cpu"),
@@ -160,3 +164,74 @@ def test_trainer_hooks_checkpoint_and_resume(tmp_path: Path) -> None:
     for name, value in trainer.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
     assert len(resumed.history) == 3
+
+
+class _Reweight(Hook):
+    name = "reweight"
+    needs_features = True
+
+    def __init__(self) -> None:
+        self.seen: list[BatchResult] = []
+
+    def reweight(self, state: TrainState, batch: BatchResult) -> torch.Tensor:
+        assert batch.losses.requires_grad
+        return (batch.indices % 2 == 0).float() * 2.0  # odd samples get no gradient
+
+    def on_batch_end(self, state: TrainState, batch: BatchResult) -> None:
+        self.seen.append(batch)
+
+
+class _TinyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(4, 5)
+        self.head = nn.Linear(5, 3)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.body(x)))
+
+
+def test_reweight_and_features_reach_the_hooks() -> None:
+    """Weights multiply per-sample losses before backward; features are the classifier's input."""
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 4), torch.arange(8) % 3
+    data = TensorDataset(x, y)
+    model = _TinyNet()
+    reference = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    hook = _Reweight()
+    trainer = Trainer(
+        model=model, optimizer=optimizer, schedule=WarmupCosineSchedule(optimizer, 0.1, 1, warmup_epochs=0),
+        criterion=PerSampleCrossEntropy(), device=torch.device("cpu"), hooks=[hook],
+        train_loader=DataLoader(IndexedDataset(data), batch_size=8, shuffle=False),
+        test_loader=DataLoader(data, batch_size=8),
+    )
+    trainer.fit(1)
+    (batch,) = hook.seen
+    assert torch.equal(batch.weights, (torch.arange(8) % 2 == 0).float() * 2)
+    assert torch.allclose(batch.features, torch.relu(reference.body(x)), atol=1e-6)
+    # the same step by hand: only even samples, doubled
+    losses = nn.functional.cross_entropy(reference(x), y, reduction="none")
+    (losses * batch.weights).mean().backward()
+    lr = optimizer.param_groups[0]["lr"]
+    with torch.no_grad():
+        for p in reference.parameters():
+            p -= lr * p.grad
+    for a, b in zip(model.parameters(), reference.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_criterion_must_be_per_sample() -> None:
+    data = TensorDataset(torch.randn(8, 4), torch.arange(8) % 3)
+    model = _TinyNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(
+        model=model, optimizer=optimizer, schedule=WarmupCosineSchedule(optimizer, 0.1, 1, warmup_epochs=0),
+        criterion=nn.CrossEntropyLoss(), device=torch.device("cpu"),
+        train_loader=DataLoader(IndexedDataset(data), batch_size=8), test_loader=DataLoader(data, batch_size=8),
+    )
+    with pytest.raises(ValueError, match="reduction='none'"):
+        trainer.fit(1)

@@ -38,6 +38,7 @@ from tome_train.engine import (
     FlopsLedgerHook,
     Hook,
     KeepRateHook,
+    PerSampleCrossEntropy,
     SelectorHook,
     ShardedIndexSampler,
     Trainer,
@@ -95,7 +96,6 @@ def build_criterion(args: argparse.Namespace, num_classes: int) -> tuple[Any, An
     """Loss and optional ``timm.data.Mixup`` (which then applies the label smoothing)."""
     if args.mixup > 0 or args.cutmix > 0:
         from timm.data import Mixup
-        from timm.loss import SoftTargetCrossEntropy
 
         mixup = Mixup(
             mixup_alpha=args.mixup,
@@ -103,8 +103,8 @@ def build_criterion(args: argparse.Namespace, num_classes: int) -> tuple[Any, An
             label_smoothing=args.smoothing,
             num_classes=num_classes,
         )
-        return SoftTargetCrossEntropy(), mixup
-    return nn.CrossEntropyLoss(label_smoothing=args.smoothing), None
+        return PerSampleCrossEntropy(), mixup
+    return PerSampleCrossEntropy(args.smoothing), None
 
 
 def build_example_level(
@@ -167,8 +167,13 @@ def fixed_subset(size: int, count: int) -> list[int]:
     return sorted(torch.randperm(size, generator=generator)[:count].tolist())
 
 
-def run(args: argparse.Namespace, device: torch.device, rank: int, world: int) -> dict[str, Any]:
-    """Build everything, train, evaluate, and return (rank 0: also write) the summary."""
+def run(
+    args: argparse.Namespace, device: torch.device, rank: int, world: int, extra_hooks: Sequence[Hook] = ()
+) -> dict[str, Any]:
+    """Build everything, train, evaluate, and return (rank 0: also write) the summary.
+
+    ``extra_hooks`` run after the built-in ones (scoring runs plug in here).
+    """
     started = time.perf_counter()
     seed_everything(args.seed + rank)
     img_size = args.img_size or model_img_size(args.model)
@@ -205,6 +210,7 @@ def run(args: argparse.Namespace, device: torch.device, rank: int, world: int) -
 
     ledger = TrainingFlopsLedger()
     hooks.append(FlopsLedgerHook(ledger, input_size))
+    hooks.extend(extra_hooks)
 
     criterion, mixup_fn = build_criterion(args, num_classes)
     pin = device.type == "cuda"
@@ -266,7 +272,7 @@ def run(args: argparse.Namespace, device: torch.device, rank: int, world: int) -
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def main(argv: Sequence[str] | None = None, extra_hooks: Sequence[Hook] = ()) -> dict[str, Any]:
     """Entry point of ``tools/train.py`` and the ``tome-train`` console script."""
     args = parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -277,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if device.type == "cpu":
         set_cpu_threads(args.threads, world)
     try:
-        return run(args, device, rank, world)
+        return run(args, device, rank, world, extra_hooks)
     finally:
         shutdown_distributed()
 

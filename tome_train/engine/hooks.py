@@ -1,10 +1,18 @@
 """Hook protocol of the training loop.
 
-One loop serves plain training, scoring runs and condensation evaluation; what
-differs between them (keep-rate schedules, forgetting statistics, FLOP ledgers)
-plugs in as hooks instead of forks of the loop. Hooks that carry state across
-epochs expose it through ``state_dict``/``load_state_dict`` so checkpoints and
-resumes include it.
+One loop serves plain training, scoring runs, data-pruning policies and condensation
+evaluation; what differs between them (keep-rate schedules, forgetting statistics,
+loss re-weighting, FLOP ledgers) plugs in as hooks instead of forks of the loop.
+Each hook lives beside the feature it serves; the loop knows only this interface.
+Hooks that carry state across epochs expose it through ``state_dict`` /
+``load_state_dict`` so checkpoints and resumes include it.
+
+Per batch, the loop calls, in hook order:
+
+1. ``reweight(state, batch)`` after the forward pass and before backward: a hook may
+   return per-sample weights (shape ``[B]``); the loss that is back-propagated is
+   ``mean(w_1 * w_2 * ... * losses)``. ``batch.losses`` still carries the graph here.
+2. ``on_batch_end(state, batch)`` after the optimizer step, with everything detached.
 """
 
 from __future__ import annotations
@@ -24,7 +32,49 @@ class TrainState:
     device: torch.device
     epoch: int = 0
     global_step: int = 0
+    #: size of the training set (the index space of ``BatchResult.indices``)
+    num_samples: int = 0
+    #: the run's total number of epochs (``Trainer.fit``'s argument)
+    epochs: int = 0
+    #: batches in the current epoch (the longest rank's count under DDP)
+    steps_in_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    """One training batch as the hooks see it.
+
+    * ``indices``: data-set indices of the samples (``[B]``, on the training device);
+    * ``logits``: the model's outputs (``[B, C]``, float);
+    * ``targets``: each sample's *own* integer label (before mixup/cutmix);
+    * ``loss_targets``: what the loss was computed against (soft targets under
+      mixup/cutmix, the labels otherwise);
+    * ``losses``: per-sample loss (criterion with ``reduction="none"``), against
+      ``loss_targets``, so under mixup/cutmix it is the loss of the *mixed* sample;
+    * ``features``: penultimate features (the classifier's input), only when a hook
+      sets ``needs_features``, else ``None``;
+    * ``weights``: the product of the weights the hooks returned (``None``: all 1).
+    """
+
+    indices: torch.Tensor
+    logits: torch.Tensor
+    targets: torch.Tensor
+    loss_targets: torch.Tensor
+    losses: torch.Tensor
+    features: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+
+    def detached(self) -> BatchResult:
+        return BatchResult(
+            indices=self.indices,
+            logits=self.logits.detach().float(),
+            targets=self.targets,
+            loss_targets=self.loss_targets.detach(),
+            losses=self.losses.detach().float(),
+            features=None if self.features is None else self.features.detach().float(),
+            weights=None if self.weights is None else self.weights.detach(),
+        )
 
 
 class Hook:
@@ -32,6 +82,8 @@ class Hook:
 
     #: key of this hook's state in checkpoints; unique per trainer
     name: str = "hook"
+    #: ask the loop to capture the penultimate features of every training batch
+    needs_features: bool = False
 
     def on_train_start(self, state: TrainState) -> None:
         """Called once before the first epoch of this process (also after a resume)."""
@@ -39,18 +91,18 @@ class Hook:
     def on_epoch_start(self, state: TrainState) -> None:
         """Called before the epoch's first batch (``state.epoch`` is set)."""
 
-    def on_batch_end(
-        self,
-        state: TrainState,
-        indices: torch.Tensor,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-    ) -> None:
-        """Called after each optimizer step with the batch's example indices, detached
-        logits and *original* integer labels (before any mixup/cutmix)."""
+    def reweight(self, state: TrainState, batch: BatchResult) -> torch.Tensor | None:
+        """Before backward: per-sample loss weights (``[B]``), or ``None`` to leave them."""
+        return None
+
+    def on_batch_end(self, state: TrainState, batch: BatchResult) -> None:
+        """After each optimizer step, with the batch's detached results."""
 
     def on_epoch_end(self, state: TrainState) -> None:
         """Called after the epoch's last batch, before evaluation; runs on every rank."""
+
+    def on_train_end(self, state: TrainState) -> None:
+        """Called once after the last epoch, with the trained model in ``state.model``."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from .checkpoint import preserve_rng_state
-from .hooks import Hook, TrainState
+from .hooks import BatchResult, Hook, TrainState
 
 
 def _fused_available() -> bool:
@@ -72,14 +72,8 @@ class FlopsLedgerHook(Hook):
         self._samples = 0
         self._start = time.perf_counter()
 
-    def on_batch_end(
-        self,
-        state: TrainState,
-        indices: torch.Tensor,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-    ) -> None:
-        self._samples += int(indices.numel())
+    def on_batch_end(self, state: TrainState, batch: BatchResult) -> None:
+        self._samples += int(batch.indices.numel())
 
     def on_epoch_end(self, state: TrainState) -> None:
         wall = time.perf_counter() - self._start

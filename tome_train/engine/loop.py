@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from .hooks import Hook, TrainState
+from .hooks import BatchResult, Hook, TrainState
 from .optim import WarmupCosineSchedule
 
 
@@ -46,6 +46,48 @@ def _all_reduce_max(value: int) -> int:
     return int(t.item())
 
 
+def _hook_weights(hooks: Sequence[Hook], state: TrainState, batch: BatchResult) -> torch.Tensor | None:
+    """Product of the per-sample weights the hooks return (``None`` when no hook re-weights)."""
+    weights = None
+    for hook in hooks:
+        w = hook.reweight(state, batch)
+        if w is None:
+            continue
+        if w.shape != batch.losses.shape:
+            raise ValueError(f"hook {hook.name!r}: reweight must return shape {tuple(batch.losses.shape)}, "
+                             f"got {tuple(w.shape)}")
+        w = w.to(batch.losses.device, batch.losses.dtype)
+        weights = w if weights is None else weights * w
+        batch.weights = weights
+    return weights
+
+
+class _FeatureCapture:
+    """Record the classifier's input (the penultimate features) of every forward pass.
+
+    A forward pre-hook on the model's classifier works the same for ViTs and CNNs and
+    under DDP (the wrapped module's forward still runs the classifier).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        head = model.get_classifier() if hasattr(model, "get_classifier") else None
+        if not isinstance(head, nn.Module):
+            raise ValueError(f"a hook needs features, but {type(model).__name__} has no get_classifier()")
+        self.head = head
+        self.features: torch.Tensor | None = None
+        self._handle: Any = None
+
+    def _record(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.features = args[0]
+
+    def __enter__(self) -> _FeatureCapture:
+        self._handle = self.head.register_forward_pre_hook(self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.remove()
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -59,7 +101,11 @@ def train_one_epoch(
     clip_grad: float | None = None,
     progress: bool = False,
 ) -> dict[str, float]:
-    """One pass over ``loader``; ``model`` may be DDP-wrapped (then uneven shards are joined)."""
+    """One pass over ``loader``; ``model`` may be DDP-wrapped (then uneven shards are joined).
+
+    ``criterion`` returns per-sample losses (``reduction="none"``); the loss that is
+    back-propagated is their mean after the hooks' weights (see :mod:`.hooks`).
+    """
     device = state.device
     model.train()
     # Shards may differ by one sample, so ranks may differ by one batch: the LR schedule
@@ -77,17 +123,28 @@ def train_one_epoch(
         from tqdm import tqdm
 
         batches = tqdm(loader, total=steps, desc=f"epoch {state.epoch}", leave=False, dynamic_ncols=True)
-    with join:
+    capture = _FeatureCapture(state.model) if any(h.needs_features for h in hooks) else None
+    state.steps_in_epoch = steps
+    with join, (capture or contextlib.nullcontext()):
         for index, (images, targets, indices) in enumerate(batches):
             images = images.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
+            indices = indices.to(device, non_blocking=True)
             schedule.step(state.epoch, index, steps)
             inputs, loss_targets = images, targets
             if mixup_fn is not None:
                 inputs, loss_targets = mixup_fn(images, targets)
             with autocast(device, amp):
                 logits = model(inputs)
-                loss = criterion(logits, loss_targets)
+                losses = criterion(logits, loss_targets)
+            if losses.ndim != 1 or losses.shape[0] != images.shape[0]:
+                raise ValueError(f"criterion must return one loss per sample (reduction='none'), "
+                                 f"got shape {tuple(losses.shape)} for a batch of {images.shape[0]}")
+            losses = losses.float()
+            batch = BatchResult(indices=indices, logits=logits, targets=targets, loss_targets=loss_targets,
+                                losses=losses, features=capture.features if capture else None)
+            batch.weights = _hook_weights(hooks, state, batch)
+            loss = (losses * batch.weights).mean() if batch.weights is not None else losses.mean()
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"loss is {loss.item()} at epoch {state.epoch}, step {index}")
             optimizer.zero_grad(set_to_none=True)
@@ -96,11 +153,11 @@ def train_one_epoch(
                 nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
             optimizer.step()
             state.global_step += 1
-            logits = logits.detach().float()
+            batch = batch.detached()
             for hook in hooks:
-                hook.on_batch_end(state, indices, logits, targets)
-            loss_sum += loss.item() * images.shape[0]
-            correct += (logits.argmax(dim=-1) == targets).sum().item()
+                hook.on_batch_end(state, batch)
+            loss_sum += losses.detach().sum().item()
+            correct += (batch.logits.argmax(dim=-1) == targets).sum().item()
             seen += images.shape[0]
     loss_sum, correct, total = _all_reduce([loss_sum, correct, float(seen)])
     total = max(total, 1.0)

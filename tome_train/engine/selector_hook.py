@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from .hooks import Hook, TrainState
+from .hooks import BatchResult, Hook, TrainState
 
 
 class SelectorHook(Hook):
@@ -24,15 +22,9 @@ class SelectorHook(Hook):
     def __init__(self, selector: Any) -> None:
         self.selector = selector
 
-    def on_batch_end(
-        self,
-        state: TrainState,
-        indices: torch.Tensor,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-    ) -> None:
-        correct = logits.argmax(dim=-1) == targets
-        self.selector.update(indices.to(correct.device), correct)
+    def on_batch_end(self, state: TrainState, batch: BatchResult) -> None:
+        correct = batch.logits.argmax(dim=-1) == batch.targets
+        self.selector.update(batch.indices.to(correct.device), correct)
 
     def on_epoch_end(self, state: TrainState) -> None:
         swapped = self.selector.end_epoch(state.epoch)

@@ -73,7 +73,7 @@ class Trainer:
         self.clip_grad = clip_grad
         self.progress = progress and is_main
         self.is_main = is_main
-        self.state = TrainState(model=model, device=device)
+        self.state = TrainState(model=model, device=device, num_samples=len(train_loader.dataset))
         self.start_epoch = 0
         self.history: list[dict[str, Any]] = []
 
@@ -158,6 +158,7 @@ class Trainer:
     def fit(self, epochs: int) -> list[dict[str, Any]]:
         """Run epochs ``start_epoch .. epochs-1``; returns the full per-epoch history."""
         state = self.state
+        state.epochs = epochs
         for hook in self.hooks:
             hook.on_train_start(state)
         sampler = self.train_loader.sampler
@@ -197,4 +198,6 @@ class Trainer:
             self._log(row)
             self.save_checkpoint()
         self.start_epoch = max(self.start_epoch, epochs)
+        for hook in self.hooks:
+            hook.on_train_end(state)
         return self.history
