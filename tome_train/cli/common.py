@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def exits_on_bad_input(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a tool's ``main`` so that bad input ends in one line on stderr and exit code 2.
+
+    Library code raises ``ValueError`` / ``FileNotFoundError`` naming the argument and what
+    was expected; a user of the tools sees that sentence, not a traceback (argparse's own
+    errors already exit with 2).
+    """
+
+    @functools.wraps(main)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return main(*args, **kwargs)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+
+    return wrapped
 
 
 def fraction(name: str):
