@@ -109,9 +109,10 @@ def build_criterion(args: argparse.Namespace, num_classes: int) -> tuple[Any, An
 
 def build_example_level(
     args: argparse.Namespace, num_samples: int, device: torch.device, world: int, rank: int
-) -> tuple[Any, Any, torch.Tensor]:
-    """Return ``(selector or None, sampler, fixed index set)`` for the chosen example-level mode."""
-    if args.data_keep < 1.0 and not args.random_subset:
+) -> tuple[Any, Any, torch.Tensor, Hook | None]:
+    """``(selector or policy or None, sampler, fixed index set, hook or None)`` for ``--data-policy``."""
+    policy_name = args.data_policy
+    if policy_name == "forgetting-swap":
         from tome_train.selection import ActiveSetSampler, ExampleSelector
 
         kwargs = dict(ExampleSelector.default_schedule(args.epochs, num_samples, args.data_keep))
@@ -125,19 +126,36 @@ def build_example_level(
             num_samples, data_keep=args.data_keep, seed=args.seed, device=str(device), **kwargs
         )
         sampler = ActiveSetSampler(selector, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
-        return selector, sampler, torch.arange(num_samples)
-    if args.random_subset:
+        return selector, sampler, torch.arange(num_samples), SelectorHook(selector)
+    if policy_name in ("dynamic-random", "infobatch", "seta"):
+        from tome_train.selection import ActiveSetSampler
+        from tome_train.selection.policies import DataPolicyHook, build_policy
+
+        policy = build_policy(
+            policy_name, num_samples, seed=args.seed, keep=args.data_keep, device=device,
+            prune_ratio=args.prune_ratio, delta=args.delta, num_groups=args.seta_groups,
+            window_scale=args.seta_window,
+        )
+        sampler = ActiveSetSampler(policy, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
+        return policy, sampler, torch.arange(num_samples), DataPolicyHook(policy)
+    if policy_name == "static-random":
         indices = random_subset(num_samples, args.data_keep, args.seed)
     else:
         indices = torch.arange(num_samples)
     sampler = ShardedIndexSampler(indices, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
-    return None, sampler, indices
+    return None, sampler, indices, None
 
 
 def selector_summary(selector: Any, indices: torch.Tensor, num_samples: int) -> dict[str, Any]:
-    if selector is not None:
+    """The example level at the end of the run (a policy reports its last epoch's subset)."""
+    if selector is not None and hasattr(selector, "swaps"):
         summary = dict(selector.summary())
         return {key: summary[key] for key in ("active_count", "removed_count", "swaps", "active_digest")}
+    if selector is not None:
+        active = selector.active_indices
+        return {**selector.summary(), "active_count": int(active.numel()),
+                "removed_count": int(num_samples - active.numel()), "swaps": 0,
+                "active_digest": index_digest(active)}
     return {
         "active_count": int(indices.numel()),
         "removed_count": int(num_samples - indices.numel()),
@@ -203,9 +221,9 @@ def run(
         train_model = DistributedDataParallel(model, device_ids=ids)
 
     num_samples = len(train_set)
-    selector, sampler, indices = build_example_level(args, num_samples, device, world, rank)
-    if selector is not None:
-        hooks.append(SelectorHook(selector))
+    selector, sampler, indices, example_hook = build_example_level(args, num_samples, device, world, rank)
+    if example_hook is not None:
+        hooks.append(example_hook)
     from tome_train.flops import TrainingFlopsLedger
 
     ledger = TrainingFlopsLedger()
@@ -256,6 +274,9 @@ def run(
         "num_test": len(test_set),
         "ledger": list(ledger.rows),
         "selector": selector_summary(selector, indices, num_samples),
+        "data_policy": args.data_policy,
+        "backward_samples": int(totals["samples"]),
+        "dense_backward_samples": int(num_samples * args.epochs),
         "history": history,
         "args": trainer.args,
         "world_size": world,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from tome_train.cli.common import bounded, fraction
 from tome_train.data.registry import DATASETS, default_in_chans
+from tome_train.selection.policies import POLICY_NAMES
 
 DEFAULT_MODELS = {
     "digits": "deit_micro_patch2_16",
@@ -33,6 +34,21 @@ def _layers(text: str) -> tuple[int, ...]:
     if not layers or any(layer < 0 for layer in layers):
         raise argparse.ArgumentTypeError(f"--prune-layers: non-negative ints, got {text!r}")
     return layers
+
+
+def _unit_interval(name: str):
+    """argparse type for a float in [0, 1)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in [0, 1), got {text!r}") from None
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"{name} must be in [0, 1), got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--swap-fraction", type=fraction("--swap-fraction"), default=None,
                    help="fraction swapped at each swap (default: ExampleSelector.default_schedule)")
     g.add_argument("--random-subset", action="store_true",
-                   help="train on a fixed random --data-keep subset instead (random-pruning baseline)")
+                   help="same as --data-policy static-random")
+    g.add_argument("--data-policy", choices=POLICY_NAMES, default=None,
+                   help="which samples train each epoch: full; static-random / dynamic-random / "
+                        "forgetting-swap at --data-keep; infobatch / seta (dynamic, loss-based). "
+                        "Default: forgetting-swap when --data-keep < 1, else full")
+    g.add_argument("--prune-ratio", type=_unit_interval("--prune-ratio"), default=None,
+                   help="infobatch: share of the well-learned samples dropped each epoch (default 0.5); "
+                        "seta: share of the data dropped at random first (default 0.3)")
+    g.add_argument("--delta", type=fraction("--delta"), default=None,
+                   help="infobatch / seta: prune until this fraction of --epochs, then anneal (default 0.875)")
+    g.add_argument("--seta-groups", type=bounded(int, "--seta-groups"), default=None,
+                   help="seta: loss groups (k-means; default 5)")
+    g.add_argument("--seta-window", type=fraction("--seta-window"), default=None,
+                   help="seta: share of the groups in the sliding window (default 0.9)")
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=bounded(int, "--seed", strictly_positive=False), default=0)
     g.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
@@ -118,6 +147,31 @@ def resolve_defaults(args: argparse.Namespace, world_size: int = 1) -> argparse.
     return args
 
 
+_KEEP_POLICIES = ("static-random", "dynamic-random", "forgetting-swap")
+
+
+def _resolve_data_policy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill ``--data-policy`` from the older flags and check the flags fit the policy."""
+    if args.random_subset:
+        if args.data_policy not in (None, "static-random"):
+            parser.error(f"--random-subset means --data-policy static-random, not {args.data_policy}")
+        args.data_policy = "static-random"
+    if args.data_policy is None:
+        args.data_policy = "forgetting-swap" if args.data_keep < 1.0 else "full"
+    args.random_subset = args.data_policy == "static-random"
+    if args.data_policy in _KEEP_POLICIES and args.data_keep >= 1.0:
+        parser.error(f"--data-policy {args.data_policy} needs --data-keep < 1")
+    if args.data_policy not in _KEEP_POLICIES and args.data_keep < 1.0:
+        parser.error(f"--data-keep applies to {', '.join(_KEEP_POLICIES)}, not --data-policy {args.data_policy}")
+    loss_based = args.data_policy in ("infobatch", "seta")
+    for flag, value in (("--prune-ratio", args.prune_ratio), ("--delta", args.delta)):
+        if value is not None and not loss_based:
+            parser.error(f"{flag} applies to --data-policy infobatch or seta")
+    for flag, value in (("--seta-groups", args.seta_groups), ("--seta-window", args.seta_window)):
+        if value is not None and args.data_policy != "seta":
+            parser.error(f"{flag} applies to --data-policy seta")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and cross-check arguments; errors go through ``parser.error`` naming the argument."""
     parser = build_parser()
@@ -126,8 +180,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--data-path is required for --dataset {args.dataset}")
     if (args.mixup > 0 or args.cutmix > 0) and args.batch_size is not None and args.batch_size % 2:
         parser.error(f"--batch-size must be even with --mixup/--cutmix (timm pairs samples), got {args.batch_size}")
-    if args.random_subset and args.data_keep >= 1.0:
-        parser.error("--random-subset needs --data-keep < 1")
+    _resolve_data_policy(parser, args)
     if args.keep_rate_decay and args.keep_rate >= 1.0:
         parser.error("--keep-rate-decay needs --keep-rate < 1")
     return args

@@ -14,13 +14,13 @@ selector when iteration starts, so swaps made at the end of an epoch apply to th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import Sampler
 
 from .. import distributed as tdist
 from ..distributed import epoch_seed
-from .selector import ExampleSelector
 
 __all__ = ["ActiveSetSampler"]
 
@@ -29,7 +29,8 @@ class ActiveSetSampler(Sampler[int]):
     """Yields this rank's shard of the selector's active examples, each exactly once per epoch.
 
     Args:
-        selector: the ``ExampleSelector`` whose ``active_indices`` are sampled.
+        selector: the ``ExampleSelector`` or data policy whose ``active_indices`` (sorted CPU
+            LongTensor) and ``active_count`` are sampled, read when iteration starts.
         num_replicas: number of ranks; default: the world size (1 when not distributed).
         rank: this rank; default: the process-group rank (0 when not distributed).
         shuffle: shuffle by ``(seed, epoch)``; otherwise ascending index order.
@@ -38,15 +39,15 @@ class ActiveSetSampler(Sampler[int]):
 
     def __init__(
         self,
-        selector: ExampleSelector,
+        selector: Any,
         num_replicas: int | None = None,
         rank: int | None = None,
         shuffle: bool = True,
         seed: int = 0,
     ) -> None:
-        if not isinstance(selector, ExampleSelector):
+        if not (hasattr(selector, "active_indices") and hasattr(selector, "active_count")):
             raise ValueError(
-                f"selector must be an ExampleSelector, got {type(selector).__name__}"
+                f"selector must have active_indices and active_count, got {type(selector).__name__}"
             )
         if num_replicas is None:
             num_replicas = tdist.world_size()
