@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tome_train.cli.compare import aggregate, main, variant_args
+from tome_train.cli.compare import VARIANTS, main, variant_args
+from tome_train.cli.compare_report import aggregate, format_table
 from tome_train.cli.train import fixed_subset
 
 TRAIN_ARGS = "--limit-train 128 --limit-test 64 --batch-size 32"
@@ -15,37 +16,60 @@ TRAIN_ARGS = "--limit-train 128 --limit-test 64 --batch-size 32"
 
 def test_compare_runs_all_variants(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cmp"
-    assert main(["--dataset", "digits", "--epochs", "1", "--seeds", "0", "--output-dir", str(out),
+    assert main(["--dataset", "digits", "--epochs", "3", "--seeds", "0", "--output-dir", str(out),
                  "--train-args", TRAIN_ARGS]) == 0
     report = json.loads((out / "compare.json").read_text())
     table = report["variants"]
-    assert list(table) == ["dense", "random", "selector", "tokens", "all"]
+    assert list(table) == list(VARIANTS)
     assert table["dense"]["gflops_ratio"] == pytest.approx(1.0)
-    # Random pruning and the selector train on the same number of presentations.
-    assert table["random"]["train_gflops"] == pytest.approx(table["selector"]["train_gflops"])
-    assert table["random"]["gflops_ratio"] < 0.85
+    # The --data-keep policies train on the same number of presentations.
+    for name in ("dynamic-random", "forgetting-swap"):
+        assert table[name]["train_gflops"] == pytest.approx(table["static-random"]["train_gflops"])
+    assert table["static-random"]["backward_fraction"] == pytest.approx(0.8, abs=0.01)
+    assert table["infobatch"]["backward_fraction"] < 1.0
     assert table["tokens"]["gflops_ratio"] < 0.8
-    assert table["all"]["train_gflops"] < min(table["tokens"]["train_gflops"], table["selector"]["train_gflops"])
+    assert table["all"]["train_gflops"] < min(table["tokens"]["train_gflops"], table["forgetting-swap"]["train_gflops"])
     assert (out / "compare.png").stat().st_size > 1000
-    assert "selector" in capsys.readouterr().out
+    assert "forgetting-swap" in capsys.readouterr().out
     # Finished runs are reused: a second call trains nothing and gives the same table.
     mtime = (out / "dense" / "seed0" / "summary.json").stat().st_mtime
+    assert main(["--dataset", "digits", "--epochs", "3", "--seeds", "0", "--output-dir", str(out),
+                 "--train-args", TRAIN_ARGS, "--variants", "dense,random"]) == 0
+    assert (out / "dense" / "seed0" / "summary.json").stat().st_mtime == mtime
+    assert list(json.loads((out / "compare.json").read_text())["variants"]) == ["dense", "static-random"]
+    # ... but not when the arguments changed.
     assert main(["--dataset", "digits", "--epochs", "1", "--seeds", "0", "--output-dir", str(out),
                  "--train-args", TRAIN_ARGS, "--variants", "dense"]) == 0
-    assert (out / "dense" / "seed0" / "summary.json").stat().st_mtime == mtime
-    # ... but not when the arguments changed.
-    assert main(["--dataset", "digits", "--epochs", "2", "--seeds", "0", "--output-dir", str(out),
-                 "--train-args", TRAIN_ARGS, "--variants", "dense"]) == 0
-    assert json.loads((out / "compare.json").read_text())["variants"]["dense"]["seeds"] == 1
-    assert json.loads((out / "dense" / "seed0" / "summary.json").read_text())["epochs"] == 2
+    assert json.loads((out / "dense" / "seed0" / "summary.json").read_text())["epochs"] == 1
+
+
+def test_match_budget_and_parallel_jobs(tmp_path: Path) -> None:
+    """Random baselines run at InfoBatch's achieved fraction; --jobs 2 gives the same runs."""
+    common = ["--dataset", "digits", "--epochs", "3", "--seeds", "0,1",
+              "--train-args", "--limit-train 64 --limit-test 32 --batch-size 32",
+              "--variants", "dense,dynamic-random", "--match-budget", "infobatch"]
+    assert main([*common, "--output-dir", str(tmp_path / "seq")]) == 0
+    assert main([*common, "--output-dir", str(tmp_path / "par"), "--jobs", "2"]) == 0
+    seq = json.loads((tmp_path / "seq" / "compare.json").read_text())
+    par = json.loads((tmp_path / "par" / "compare.json").read_text())
+    assert list(seq["variants"]) == ["infobatch", "dense", "dynamic-random"]
+    for seed, fraction in zip((0, 1), seq["variants"]["infobatch"]["backward_fractions"]):
+        assert seq["matched_data_keep"][str(seed)] == pytest.approx(fraction)
+    assert seq["variants"]["dynamic-random"]["backward_fraction"] == pytest.approx(
+        seq["variants"]["infobatch"]["backward_fraction"], abs=0.01)
+    for name, row in seq["variants"].items():
+        assert par["variants"][name]["top1"] == row["top1"]
+    delta = seq["variants"]["infobatch"]["vs_dense"]
+    assert len(delta["values"]) == 2 and delta["ci95"] is not None
 
 
 def test_variant_arguments_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     class Args:
-        keep_rate, data_keep, attn_keep = 0.7, 0.8, 0.3
+        keep_rate, data_keep, attn_keep, all_policy = 0.7, 0.8, 0.3, "forgetting-swap"
 
-    assert "--random-subset" in variant_args("random", Args)
+    assert variant_args("random", Args)[-4:] == ["--data-policy", "static-random", "--data-keep", "0.8"]
     assert variant_args("all", Args)[-2:] == ["--attn-keep", "0.3"]
+    assert variant_args("dynamic-random", Args, keep=0.61)[-1] == "0.61"
     with pytest.raises(ValueError, match="variants"):
         variant_args("nope", Args)
     with pytest.raises(SystemExit):
@@ -53,14 +77,24 @@ def test_variant_arguments_and_errors(capsys: pytest.CaptureFixture[str]) -> Non
     assert "--variants" in capsys.readouterr().err
 
 
-def test_aggregate_mean_std() -> None:
-    runs = {"dense": [{"top1": 90.0, "train_gflops": 10.0, "wall_s": 2.0},
-                      {"top1": 92.0, "train_gflops": 10.0, "wall_s": 2.0}],
-            "all": [{"top1": 89.0, "train_gflops": 5.0, "wall_s": 1.0},
-                    {"top1": 91.0, "train_gflops": 5.0, "wall_s": 1.0}]}
+def _run(seed: int, top1: float, gflops: float, wall: float) -> dict:
+    return {"top1": top1, "train_gflops": gflops, "wall_s": wall, "args": {"seed": seed},
+            "backward_samples": 8, "dense_backward_samples": 10}
+
+
+def test_aggregate_paired_differences() -> None:
+    runs = {"dense": [_run(0, 90.0, 10.0, 2.0), _run(1, 92.0, 10.0, 2.0)],
+            "dynamic-random": [_run(0, 88.0, 8.0, 1.6), _run(1, 91.0, 8.0, 1.6)],
+            "all": [_run(0, 89.0, 5.0, 1.0), _run(1, 91.0, 5.0, 1.0)]}
     table = aggregate(runs)
     assert table["dense"]["top1_mean"] == 91.0 and table["dense"]["top1_std"] == pytest.approx(2 ** 0.5)
     assert table["all"]["gflops_ratio"] == 0.5 and table["all"]["top1_delta"] == -1.0
+    assert table["all"]["vs_dense"]["values"] == [-1.0, -1.0] and table["all"]["vs_dense"]["ci95"] == 0.0
+    vs_random = table["all"]["vs_dynamic_random"]
+    assert vs_random["values"] == [1.0, 0.0]
+    assert vs_random["ci95"] == pytest.approx(12.706 * 0.5 ** 0.5 / 2 ** 0.5, rel=1e-3)  # t(0.975, 1 dof)
+    assert table["all"]["backward_fraction"] == 0.8
+    assert "±" in format_table(table)
 
 
 def test_fixed_subset_is_random_but_fixed() -> None:

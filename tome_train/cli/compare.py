@@ -1,88 +1,103 @@
-"""``tools/compare.py``: hierarchical sparsity against dense training and random pruning.
+"""``tools/compare.py``: hierarchical sparsity against dense training and data pruning at equal cost.
 
 Runs, on one data set and model, for every seed:
 
-* ``dense``     all data, all tokens;
-* ``random``    a fixed random subset of ``--data-keep`` (same sample presentations as the selector);
-* ``selector``  the forgetting-driven example selector at ``--data-keep``;
-* ``tokens``    token pruning at ``--keep-rate`` alone;
-* ``all``       every level together (selector + tokens, + attention with ``--attn-keep``).
+* ``dense``            all data, all tokens;
+* ``static-random``    one fixed random ``--data-keep`` subset (alias ``random``);
+* ``dynamic-random``   a fresh random ``--data-keep`` subset every epoch;
+* ``forgetting-swap``  the Tri-Level E-ViT forgetting selector at ``--data-keep`` (alias ``selector``);
+* ``infobatch``        InfoBatch (loss-based dynamic pruning with loss rescaling);
+* ``seta``             SeTa (random pruning, loss groups, sliding window);
+* ``tokens``           token pruning at ``--keep-rate`` alone;
+* ``all``              token pruning + the ``--all-policy`` example policy (+ ``--attn-keep``).
 
-Prints a table, writes ``compare.json`` (top-1 mean/std over seeds, training GFLOPs,
-wall time, ratios to dense) and ``compare.png`` (top-1 against training FLOPs) to
-``--output-dir``. Finished runs (their ``summary.json``) are reused unless ``--rerun``.
+Equal budget means equal backward samples: with ``--match-budget infobatch`` the policies
+that take ``--data-keep`` run, per seed, at the backward fraction that InfoBatch reached.
+Prints a table (top-1 mean ± std; paired differences to dense and to dynamic random, mean
+± 95% interval over seeds), writes ``compare.json`` and ``compare.png``. Finished runs
+(their ``summary.json``) are reused while their training arguments match, unless ``--rerun``.
+``--jobs N`` runs N trainings at once in separate processes, one thread each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
-import statistics
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .common import fraction
+from .common import exits_on_bad_input, fraction
+from .compare_report import aggregate, backward_fraction, format_table, plot
 
-VARIANTS = ("dense", "random", "selector", "tokens", "all")
+VARIANTS = ("dense", "static-random", "dynamic-random", "forgetting-swap", "infobatch", "seta", "tokens", "all")
+ALIASES = {"random": "static-random", "selector": "forgetting-swap"}
+KEEP_POLICIES = ("static-random", "dynamic-random", "forgetting-swap")
+MATCHABLE = ("infobatch", "seta")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="digits")
     p.add_argument("--data-path", default=None)
     p.add_argument("--model", default=None, help="default: the data set's default model")
     p.add_argument("--epochs", type=int, default=None, help="default: 8 for digits, else 30")
-    p.add_argument("--seeds", default="0", help="comma-separated, e.g. 0,1")
+    p.add_argument("--seeds", default="0", help="comma-separated, e.g. 0,1,2")
     p.add_argument("--keep-rate", type=fraction("--keep-rate"), default=0.7)
-    p.add_argument("--data-keep", type=fraction("--data-keep"), default=0.8)
+    p.add_argument("--data-keep", type=fraction("--data-keep"), default=0.8,
+                   help="fraction for the static-random, dynamic-random and forgetting-swap policies")
     p.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None)
-    p.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
+    p.add_argument("--all-policy", default="forgetting-swap", choices=VARIANTS[1:6],
+                   help="the example policy of the 'all' variant")
+    p.add_argument("--match-budget", default=None, choices=MATCHABLE,
+                   help="run the --data-keep policies at the backward fraction this policy reached")
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help=f"subset of {','.join(VARIANTS)} (aliases: random, selector)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=1, help="trainings run at once, one process and thread each")
     p.add_argument("--output-dir", default="runs/compare")
     p.add_argument("--train-args", default="", help="extra tools/train.py arguments, quoted")
     p.add_argument("--rerun", action="store_true", help="ignore finished runs in --output-dir")
     return p
 
 
-def variant_args(variant: str, args: argparse.Namespace) -> list[str]:
+def policy_args(policy: str, keep: float) -> list[str]:
+    if policy in KEEP_POLICIES:
+        return ["--data-policy", policy, "--data-keep", repr(keep)]
+    return ["--data-policy", policy]
+
+
+def variant_args(variant: str, args: argparse.Namespace, keep: float | None = None) -> list[str]:
+    """tools/train.py arguments of ``variant``; ``keep`` overrides ``--data-keep`` (budget matching)."""
+    keep = args.data_keep if keep is None else keep
+    variant = ALIASES.get(variant, variant)
     token = ["--keep-rate", str(args.keep_rate)]
-    data = ["--data-keep", str(args.data_keep)]
     if variant == "dense":
-        return ["--keep-rate", "1.0", "--data-keep", "1.0"]
-    if variant == "random":
-        return ["--keep-rate", "1.0", *data, "--random-subset"]
-    if variant == "selector":
-        return ["--keep-rate", "1.0", *data]
+        return ["--keep-rate", "1.0", "--data-policy", "full"]
+    if variant in VARIANTS[1:6]:
+        return ["--keep-rate", "1.0", *policy_args(variant, keep)]
     if variant == "tokens":
-        return [*token, "--data-keep", "1.0"]
+        return [*token, "--data-policy", "full"]
     if variant == "all":
         attn = ["--attn-keep", str(args.attn_keep)] if args.attn_keep is not None else []
-        return [*token, *data, *attn]
+        return [*token, *policy_args(args.all_policy, keep), *attn]
     raise ValueError(f"--variants: unknown variant {variant!r} (allowed: {', '.join(VARIANTS)})")
 
 
-def run_one(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    from .train import main as train_main
-
-    run_dir = out / variant / f"seed{seed}"
-    summary_path = run_dir / "summary.json"
+def train_argv(variant: str, seed: int, args: argparse.Namespace, out: Path, keep: float | None) -> list[str]:
     argv = ["--dataset", args.dataset, "--seed", str(seed), "--device", args.device,
-            "--output-dir", str(run_dir), "--no-progress", *variant_args(variant, args)]
+            "--output-dir", str(out / variant / f"seed{seed}"), "--no-progress",
+            *variant_args(variant, args, keep)]
     for flag, value in (("--data-path", args.data_path), ("--model", args.model), ("--epochs", args.epochs)):
         if value is not None:
             argv += [flag, str(value)]
-    argv += shlex.split(args.train_args)
-    # Reuse a finished run only if it was made with the same training arguments.
-    if summary_path.exists() and not args.rerun:
-        summary = json.loads(summary_path.read_text())
-        if _same_training(summary.get("args", {}), argv):
-            return summary
-    print(f"[compare] {variant} seed {seed}: train.py {' '.join(argv)}", file=sys.stderr, flush=True)
-    train_main(argv)
-    return json.loads(summary_path.read_text())
+    return argv + shlex.split(args.train_args)
 
 
 # Arguments that do not change what a run computes.
@@ -99,85 +114,93 @@ def _same_training(saved: dict[str, Any], argv: list[str]) -> bool:
     return all(saved.get(k) == wanted.get(k) for k in keys if wanted.get(k) is not None)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+def run_one(argv: list[str], rerun: bool, in_process: bool) -> dict[str, Any]:
+    """Train (or reuse) one run; in a child process with one thread when ``in_process`` is False."""
+    run_dir = Path(argv[argv.index("--output-dir") + 1])
+    summary_path = run_dir / "summary.json"
+    if summary_path.exists() and not rerun:
+        summary = json.loads(summary_path.read_text())
+        if _same_training(summary.get("args", {}), argv):
+            return summary
+    print(f"[compare] train.py {' '.join(argv)}", file=sys.stderr, flush=True)
+    if in_process:
+        from .train import main as train_main
+
+        train_main(argv)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        with open(run_dir / "train.log", "w") as log:
+            done = subprocess.run([sys.executable, "-m", "tome_train.cli.train", *argv, "--threads", "1"],
+                                  stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+        if done.returncode != 0:
+            tail = (run_dir / "train.log").read_text().strip().splitlines()[-1:] or [""]
+            raise ValueError(f"run {run_dir} failed (exit {done.returncode}): {tail[0]}")
+    return json.loads(summary_path.read_text())
 
 
-def aggregate(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    table: dict[str, dict[str, Any]] = {}
-    for variant, runs in results.items():
-        top1, top1_std = _mean_std([r["top1"] for r in runs])
-        gflops, _ = _mean_std([r["train_gflops"] for r in runs])
-        wall, _ = _mean_std([r["wall_s"] for r in runs])
-        table[variant] = {"top1_mean": top1, "top1_std": top1_std, "top1": [r["top1"] for r in runs],
-                          "train_gflops": gflops, "wall_s": wall, "seeds": len(runs)}
-    dense = table.get("dense")
-    for row in table.values():
-        row["gflops_ratio"] = row["train_gflops"] / dense["train_gflops"] if dense else None
-        row["wall_ratio"] = row["wall_s"] / dense["wall_s"] if dense else None
-        row["top1_delta"] = row["top1_mean"] - dense["top1_mean"] if dense else None
-    return table
+def run_all(jobs: list[list[str]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.jobs <= 1:
+        return [run_one(argv, args.rerun, in_process=True) for argv in jobs]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        return list(pool.map(lambda argv: run_one(argv, args.rerun, in_process=False), jobs))
 
 
-def format_table(table: dict[str, dict[str, Any]]) -> str:
-    lines = [f"{'variant':<10} {'top-1 %':>14} {'train GFLOPs':>13} {'x dense':>8} {'wall s':>8} {'x dense':>8}"]
-    for name, r in table.items():
-        ratio = f"{r['gflops_ratio']:.3f}" if r["gflops_ratio"] is not None else "-"
-        wall_ratio = f"{r['wall_ratio']:.3f}" if r["wall_ratio"] is not None else "-"
-        lines.append(f"{name:<10} {r['top1_mean']:>8.2f} ± {r['top1_std']:<4.2f} {r['train_gflops']:>13.1f} "
-                     f"{ratio:>8} {r['wall_s']:>8.1f} {wall_ratio:>8}")
-    return "\n".join(lines)
-
-
-def plot(table: dict[str, dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for name, r in table.items():
-        x = r["gflops_ratio"] if r["gflops_ratio"] is not None else r["train_gflops"]
-        ax.errorbar(x, r["top1_mean"], yerr=r["top1_std"], fmt="o", capsize=3, label=name)
-        ax.annotate(name, (x, r["top1_mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set_xlabel("training FLOPs (x dense)")
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _parse_lists(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[int], list[str]]:
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         parser.error(f"--seeds: comma-separated ints, got {args.seeds!r}")
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = [ALIASES.get(v.strip(), v.strip()) for v in args.variants.split(",") if v.strip()]
     bad = [v for v in variants if v not in VARIANTS]
-    if not seeds or not variants or bad:
-        parser.error(f"--variants: allowed {', '.join(VARIANTS)}; --seeds: at least one (got {args.seeds!r}, {bad})")
+    if not seeds or not variants or bad or len(set(variants)) != len(variants):
+        parser.error(f"--variants: distinct names of {', '.join(VARIANTS)}; --seeds: at least one "
+                     f"(got {args.seeds!r}, unknown {bad})")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.match_budget and args.match_budget not in variants:
+        variants.insert(0, args.match_budget)
+    return seeds, variants
+
+
+@exits_on_bad_input
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    seeds, variants = _parse_lists(parser, args)
     if args.epochs is None:
         args.epochs = 8 if args.dataset == "digits" else 30
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    results = {v: [run_one(v, s, args, out) for s in seeds] for v in variants}
+    results: dict[str, list[dict[str, Any]]] = {}
+    keep: dict[int, float] = {}
+    if args.match_budget:  # first: the policy whose achieved backward fraction the others match
+        matched = run_all([train_argv(args.match_budget, s, args, out, None) for s in seeds], args)
+        results[args.match_budget] = matched
+        keep = {s: backward_fraction(r) for s, r in zip(seeds, matched)}
+    rest = [v for v in variants if v not in results]
+    uses_keep = set(KEEP_POLICIES) | ({"all"} if args.all_policy in KEEP_POLICIES else set())
+    todo = [(v, s) for v in rest for s in seeds]
+    runs = run_all([train_argv(v, s, args, out, keep.get(s) if v in uses_keep else None) for v, s in todo], args)
+    for (variant, _), run in zip(todo, runs):
+        results.setdefault(variant, []).append(run)
+    results = {v: results[v] for v in variants}
     table = aggregate(results)
     report = {
-        "dataset": args.dataset, "model": args.model or results[variants[0]][0].get("args", {}).get("model"),
+        "dataset": args.dataset, "model": args.model or runs[0].get("args", {}).get("model"),
         "epochs": args.epochs, "seeds": seeds, "keep_rate": args.keep_rate, "data_keep": args.data_keep,
-        "attn_keep": args.attn_keep, "variants": table, "total_wall_s": time.perf_counter() - start,
+        "matched_data_keep": keep or None, "match_budget": args.match_budget, "all_policy": args.all_policy,
+        "attn_keep": args.attn_keep, "num_test": runs[0].get("num_test"), "variants": table,
+        "total_wall_s": time.perf_counter() - start, "jobs": args.jobs,
     }
     (out / "compare.json").write_text(json.dumps(report, indent=2))
     title = (f"{args.dataset}, {report['model']}, {args.epochs} ep, seeds {args.seeds}; "
-             f"keep {args.keep_rate}, data {args.data_keep}")
+             f"keep {args.keep_rate}, data {args.match_budget or args.data_keep}")
     plot(table, out / "compare.png", title)
     print(format_table(table))
-    print(f"[compare] wrote {out / 'compare.json'} and {out / 'compare.png'}", file=sys.stderr)
+    print(f"[compare] {len(seeds)} seed(s), {report['num_test']} test images; differences are paired over "
+          f"seeds (± 95% interval); wrote {out / 'compare.json'} and {out / 'compare.png'}", file=sys.stderr)
     return 0
 
 
