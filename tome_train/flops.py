@@ -73,14 +73,26 @@ def default_input_size(model: nn.Module) -> tuple[int, int, int]:
     raise ValueError("input_size is required: the model has no pretrained_cfg['input_size']")
 
 
+def _flop_count_analysis() -> type:
+    """fvcore's ``FlopCountAnalysis``, imported without the one warning its import raises.
+
+    ``fvcore.nn`` scripts its focal losses with ``torch.jit.script`` at import time, which
+    recent torch deprecates with a ``FutureWarning`` on every run; nothing of ours uses them.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                                category=FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
+    return FlopCountAnalysis
+
+
 def count_flops(model: nn.Module, input_size: tuple[int, int, int] | None = None) -> FlopReport:
     """Count forward FLOPs for one sample with fvcore plus the project's handles.
 
     The model is traced in eval mode on a zero input (so counting never consumes the
     global RNG: a resumed run stays bit-identical) and its train/eval mode is restored.
     """
-    from fvcore.nn import FlopCountAnalysis
-
+    analysis_class = _flop_count_analysis()
     size = tuple(input_size) if input_size is not None else default_input_size(model)
     if len(size) != 3 or any((not isinstance(s, int)) or s <= 0 for s in size):
         raise ValueError(f"input_size must be (C, H, W) positive ints, got {input_size!r}")
@@ -93,7 +105,7 @@ def count_flops(model: nn.Module, input_size: tuple[int, int, int] | None = None
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            analysis = FlopCountAnalysis(model, x)
+            analysis = analysis_class(model, x)
             analysis.set_op_handle(**EXTRA_HANDLES)
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             total = analysis.total()
