@@ -125,3 +125,20 @@ def test_disabled_by_environment(monkeypatch) -> None:
     q, k, v, _, layout = _case(1, 1, 50, 8, 16, 1, 0.5)
     with pytest.raises(RuntimeError, match="unavailable"):
         cpu_fused_attention(q, k, v, layout)
+
+
+def test_is_built_only_with_an_up_to_date_library_in_the_cache(tmp_path, monkeypatch) -> None:
+    # The compile notice prints only when _is_built is False: a cached build stays quiet.
+    import os
+
+    from torch.utils.cpp_extension import LIB_EXT
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    name = "tome_train_bsa_cpu_test"
+    assert not cpu_fused._is_built(name)
+    library = tmp_path / name / f"{name}{LIB_EXT}"
+    library.write_bytes(b"")
+    assert cpu_fused._is_built(name)
+    older = cpu_fused._SOURCE.stat().st_mtime - 10
+    os.utime(library, (older, older))  # the source changed since: ninja rebuilds
+    assert not cpu_fused._is_built(name)

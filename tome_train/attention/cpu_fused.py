@@ -12,7 +12,9 @@ Build: ``torch.utils.cpp_extension.load`` compiles it once (about 45 s on 2 core
 torch's extension cache (``$TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``)
 with ``-O3 -march=native``; the module name carries a hash of the source, the torch
 version and this CPU's feature flags, so a cache shared between machines never loads a
-binary built for another CPU. It needs a C++ compiler and the ``sgemm_`` that
+binary built for another CPU, and of the source's and torch's locations, which the build
+file names (checkouts or environments sharing the cache would otherwise rebuild each
+other's copy on every load). Later runs load the cached build in well under a second. It needs a C++ compiler and the ``sgemm_`` that
 ``libtorch_cpu`` exports (MKL in the x86 wheels). If the build fails, or
 ``TOME_TRAIN_NO_CPU_EXT=1`` is set, :func:`is_available` is False and the dispatcher
 uses the PyTorch-ops kernel instead (one warning says why).
@@ -56,9 +58,26 @@ def _cpu_flags() -> str:
 
 def _module_name() -> str:
     digest = hashlib.sha1()
-    for part in (_SOURCE.read_bytes(), torch.__version__.encode(), _cpu_flags().encode()):
+    for part in (_SOURCE.read_bytes(), torch.__version__.encode(), _cpu_flags().encode(),
+                 os.path.abspath(_SOURCE).encode(), os.path.dirname(torch.__file__).encode()):
         digest.update(part)
     return f"tome_train_bsa_cpu_{digest.hexdigest()[:12]}"
+
+
+def _is_built(name: str) -> bool:
+    """True when torch's extension cache holds an up-to-date build of ``name``.
+
+    ``cpp_extension.load`` then only loads the library (ninja finds nothing to do): the
+    library exists in the build directory ``load`` uses and is newer than the source.
+    Every other input of the build is part of ``name``.
+    """
+    try:
+        from torch.utils.cpp_extension import LIB_EXT, _get_build_directory
+
+        library = Path(_get_build_directory(name, verbose=False)) / f"{name}{LIB_EXT}"
+        return library.stat().st_mtime >= _SOURCE.stat().st_mtime
+    except Exception:  # private helper moved, no library yet, ...: assume a build
+        return False
 
 
 def _ninja_bin_dir() -> str | None:
@@ -96,8 +115,9 @@ def load_extension(verbose: bool = False) -> Any | None:
             # The build step runs `ninja`; the pip-installed one lives next to the
             # interpreter, which is not on PATH when the venv is not activated.
             _prepend_to_path(os.path.dirname(sys.executable), _ninja_bin_dir())
-            print(f"tome_train: loading the fused CPU attention kernel {name} "
-                  "(compiled once, ~45 s)", file=sys.stderr, flush=True)
+            if not _is_built(name):
+                print(f"tome_train: compiling the fused CPU attention kernel {name} "
+                      "(cached for later runs; ~45 s)", file=sys.stderr, flush=True)
             _state["ext"] = cpp_extension.load(
                 name=name, sources=[str(_SOURCE)],
                 extra_cflags=["-O3", "-march=native", "-fopenmp"],
