@@ -13,6 +13,7 @@ from .cpu_fused import cpu_fused_attention
 from .dispatch import (
     IMPLS,
     choose_impl,
+    explain_impl,
     layout_kept_fraction,
     predicted_speedup,
     sparse_attention,
@@ -40,6 +41,7 @@ __all__ = [
     "cpu_fused_attention",
     "dense_attention_flops",
     "estimate_block_scores",
+    "explain_impl",
     "kept_blocks_per_row",
     "layout_kept_fraction",
     "layout_from_block_scores",

@@ -38,7 +38,7 @@ from .cpu_fused import cpu_fused_attention
 from .layout import BlockLayout, check_attn_keep, choose_block_size, kept_blocks_per_row
 from .reference import reference_attention
 
-__all__ = ["IMPLS", "choose_impl", "layout_kept_fraction", "predicted_speedup",
+__all__ = ["IMPLS", "choose_impl", "explain_impl", "layout_kept_fraction", "predicted_speedup",
            "sparse_attention"]
 
 IMPLS = ("auto", "dense", "reference", "block_sparse", "cpu_fused", "flex", "triton")
@@ -66,6 +66,39 @@ def predicted_speedup(num_tokens: int, attn_keep: float, block_size: int) -> flo
     return 7.0 * num_tokens * num_tokens / sparse
 
 
+def explain_impl(num_tokens: int, attn_keep: float, device: torch.device | str = "cpu",
+                 block_size: int | None = None, num_prefix_tokens: int = 1,
+                 requires_grad: bool = True, dtype: torch.dtype = torch.float32,
+                 ) -> tuple[str, str]:
+    """``(impl, why)``: what ``choose_impl`` picks and, in words, the rule that decided it."""
+    keep = check_attn_keep(attn_keep)
+    dev = torch.device(device)
+    b = block_size or choose_block_size(num_tokens, keep, num_prefix_tokens)
+    nb = -(-num_tokens // b)
+    if keep >= 1.0:
+        return "dense", "attn_keep 1.0 keeps every key block"
+    if nb < 2:
+        return "dense", f"{num_tokens} tokens fit in one block of {b}: nothing to skip"
+    if dev.type == "cpu" and cpu_fused.is_available(dtype):
+        kept = layout_kept_fraction(num_tokens, b, kept_blocks_per_row(nb, keep),
+                                    num_prefix_tokens)
+        if num_tokens < MIN_FUSED_TOKENS:
+            return "dense", f"the auto kernel choice runs dense attention below {MIN_FUSED_TOKENS} tokens"
+        if kept > MAX_FUSED_KEPT_FRACTION:
+            return "dense", (f"the layout would keep {kept:.0%} of the query-key pairs and the auto "
+                             f"kernel choice needs at most {MAX_FUSED_KEPT_FRACTION:.0%}")
+        return "cpu_fused", f"the fused CPU kernel computes {kept:.0%} of the query-key pairs"
+    speedup = predicted_speedup(num_tokens, keep, b)
+    if speedup < MIN_PREDICTED_SPEEDUP:
+        return "dense", (f"the block-sparse kernel's predicted speed-up at {num_tokens} tokens "
+                         f"is {speedup:.2f}x, below the auto threshold {MIN_PREDICTED_SPEEDUP}x")
+    if dev.type == "cuda":
+        if flex.is_available(dev, requires_grad):
+            return "flex", f"FlexAttention, predicted speed-up {speedup:.2f}x"
+        return "dense", "FlexAttention is unavailable on this device"
+    return "block_sparse", f"the PyTorch-ops kernel, predicted speed-up {speedup:.2f}x"
+
+
 def choose_impl(num_tokens: int, attn_keep: float, device: torch.device | str = "cpu",
                 block_size: int | None = None, num_prefix_tokens: int = 1,
                 requires_grad: bool = True, dtype: torch.dtype = torch.float32) -> str:
@@ -73,22 +106,8 @@ def choose_impl(num_tokens: int, attn_keep: float, device: torch.device | str = 
 
     On CPU with fp32 the first call may build the fused kernel (once, ~45 s).
     """
-    keep = check_attn_keep(attn_keep)
-    dev = torch.device(device)
-    b = block_size or choose_block_size(num_tokens, keep, num_prefix_tokens)
-    nb = -(-num_tokens // b)
-    if keep >= 1.0 or nb < 2:
-        return "dense"
-    if dev.type == "cpu" and cpu_fused.is_available(dtype):
-        kept = layout_kept_fraction(num_tokens, b, kept_blocks_per_row(nb, keep),
-                                    num_prefix_tokens)
-        pays = kept <= MAX_FUSED_KEPT_FRACTION and num_tokens >= MIN_FUSED_TOKENS
-        return "cpu_fused" if pays else "dense"
-    if predicted_speedup(num_tokens, keep, b) < MIN_PREDICTED_SPEEDUP:
-        return "dense"
-    if dev.type == "cuda":
-        return "flex" if flex.is_available(dev, requires_grad) else "dense"
-    return "block_sparse"
+    return explain_impl(num_tokens, attn_keep, device, block_size, num_prefix_tokens,
+                        requires_grad, dtype)[0]
 
 
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:

@@ -1,5 +1,6 @@
 """Token-level patches. ``tome_train.patch.timm(model, keep_rate=0.7)`` patches a timm ViT."""
 
+from .attention_level import attention_level_notice, attention_level_status
 from .prune import kept_token_count, prune_tokens, validate_keep_rate
 from .timm import DEFAULT_PRUNE_LAYERS, apply_patch, is_patched, unpatch
 
@@ -8,6 +9,8 @@ timm = apply_patch  # ToMe-style spelling: tome_train.patch.timm(model, ...)
 __all__ = [
     "DEFAULT_PRUNE_LAYERS",
     "apply_patch",
+    "attention_level_notice",
+    "attention_level_status",
     "is_patched",
     "kept_token_count",
     "prune_tokens",
