@@ -135,6 +135,9 @@ def test_unpatch_restores_classes_and_outputs() -> None:
     classes = [type(model)] + [type(m) for b in model.blocks for m in (b, b.attn)]
     P.timm(model, keep_rate=0.5, fuse=True)
     assert P.is_patched(model)
+    patched = [type(m).__name__ for m in (model, model.blocks[0], model.blocks[0].attn)]
+    assert patched == ["TokenPruningVisionTransformerDistilled", "TokenPruningBlock",
+                       "TokenPruningAttention"]
     P.unpatch(model)
     assert not P.is_patched(model)
     assert [type(model)] + [type(m) for b in model.blocks for m in (b, b.attn)] == classes

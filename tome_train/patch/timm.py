@@ -166,7 +166,8 @@ _SUBCLASS_CACHE: dict[tuple[type, type], type] = {}
 def _subclass(mixin: type, cls: type) -> type:
     key = (mixin, cls)
     if key not in _SUBCLASS_CACHE:
-        name = mixin.__name__.replace("Mixin", "") + cls.__name__
+        # TokenPruningVisionTransformer, TokenPruningBlock, TokenPruningAttention, ...
+        name = "TokenPruning" + cls.__name__
         _SUBCLASS_CACHE[key] = type(name, (mixin, cls), {"__module__": __name__})
     return _SUBCLASS_CACHE[key]
 
