@@ -16,12 +16,12 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models.vision_transformer import VisionTransformer
 
 
-def _cfg(input_size: int, **kwargs: Any) -> dict[str, Any]:
+def _cfg(input_size: int, in_chans: int = 3, **kwargs: Any) -> dict[str, Any]:
     # CIFAR-10 channel statistics; no pretrained weights exist for these variants.
     return {
         "url": "",
         "num_classes": 10,
-        "input_size": (3, input_size, input_size),
+        "input_size": (in_chans, input_size, input_size),
         "pool_size": None,
         "crop_pct": 1.0,
         "interpolation": "bilinear",
@@ -37,7 +37,9 @@ POS_EMBED_STD = 1.0  # see init_pos_embed
 
 default_cfgs = generate_default_cfgs(
     {
-        "deit_micro_patch2_16": _cfg(16, mean=(0.5,) * 3, std=(0.5,) * 3),
+        # Grey-scale by default: made for the digits (8x8, upsampled to 16x16), so that
+        # counting FLOPs of the bare name (tools/flops.py) counts the model digits trains.
+        "deit_micro_patch2_16": _cfg(16, in_chans=1, mean=(0.5,), std=(0.5,)),
         "deit_micro_patch4_32": _cfg(32),
         "deit_tiny_patch4_32": _cfg(32),
         "deit_small_patch4_32": _cfg(32),
@@ -67,8 +69,9 @@ def _create(variant: str, pretrained: bool, **kwargs: Any) -> VisionTransformer:
 
 @register_model
 def deit_micro_patch2_16(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
-    """Micro DeiT for 16x16 inputs (8x8 patch grid + CLS = 65 tokens), width 64, 2 heads."""
-    args = dict(img_size=16, patch_size=2, embed_dim=64, depth=12, num_heads=2, num_classes=10)
+    """Micro DeiT for 16x16 grey-scale inputs (8x8 patch grid + CLS = 65 tokens), width 64, 2 heads."""
+    args = dict(img_size=16, patch_size=2, in_chans=1, embed_dim=64, depth=12, num_heads=2,
+                num_classes=10)
     return _create("deit_micro_patch2_16", pretrained, **dict(args, **kwargs))
 
 

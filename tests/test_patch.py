@@ -199,7 +199,7 @@ def test_non_vit_and_no_class_token_rejected() -> None:
 def test_project_models_patch_and_train_step() -> None:
     model = timm.create_model("deit_micro_patch2_16")
     P.timm(model, keep_rate=0.5)
-    out = model(torch.randn(4, 3, 16, 16))
+    out = model(torch.randn(4, 1, 16, 16))
     assert out.shape == (4, 10)
     out.logsumexp(-1).mean().backward()
     assert model._tome_info["token_counts"] == _expected_counts(64, 1, 0.5, False)
