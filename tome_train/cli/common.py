@@ -29,6 +29,17 @@ def exits_on_bad_input(main: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: X)`` after an option's help, unless X is None or False (a flag) or the
+    help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
 def fraction(name: str):
     """argparse type for a float in (0, 1], with an error naming the option."""
 
@@ -75,7 +86,7 @@ def create_model(name: str, img_size: int | None = None, **kwargs):
     import tome_train  # noqa: F401  (registers the project's models)
 
     if not timm.is_model(name):
-        raise SystemExit(f"--model: unknown model {name!r} (see timm.list_models())")
+        raise ValueError(f"--model: unknown model {name!r} (see timm.list_models())")
     if img_size is not None:
         kwargs["img_size"] = img_size
     return timm.create_model(name, pretrained=False, **kwargs)

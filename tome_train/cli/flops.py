@@ -7,22 +7,25 @@ import json
 import sys
 
 from .. import patch
-from ..flops import count_flops
-from .common import create_model, fraction, int_list
+from ..attention import IMPLS
+from ..flops import count_flops, default_input_size
+from .common import bounded, create_model, exits_on_bad_input, fraction, int_list
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default="deit_small_patch16_224")
-    p.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
+    p.add_argument("--img-size", type=bounded(int, "--img-size"), default=None,
+                   help="input size (default: the model's)")
     p.add_argument("--keep-rate", type=fraction("--keep-rate"), default=0.7)
     p.add_argument("--prune-layers", type=int_list, default=patch.DEFAULT_PRUNE_LAYERS)
     p.add_argument("--fuse", action="store_true", help="fuse pruned tokens into one (EViT)")
     p.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
                    help="attention level: fraction of key blocks kept per query block")
-    p.add_argument("--attn-impl", default="block_sparse",
-                   help="kernel whose work is counted: block_sparse (default) or auto "
-                        "(what this machine's dispatcher would run: dense where sparsity won't pay)")
+    p.add_argument("--attn-impl", choices=IMPLS, default="auto",
+                   help="attention kernel whose work is counted (default auto: what training on "
+                        "this machine runs, dense where the dispatcher finds sparsity won't pay; "
+                        "a sparse kernel name counts its kept blocks at every size)")
     p.add_argument("--json", action="store_true", help="print one JSON object only")
     return p
 
@@ -34,15 +37,21 @@ def flops_summary(args: argparse.Namespace) -> dict:
                attn_keep=args.attn_keep, attn_impl=args.attn_impl)
     sparse = count_flops(model)
     num_tokens = sparse.token_counts[0] if sparse.token_counts else None
+    input_size = default_input_size(model)
+    attention = patch.attention_level_status(model, input_size)
     return {
         "model": args.model,
+        "input_size": list(input_size),
         "keep_rate": args.keep_rate,
         "fuse": args.fuse,
         "attn_keep": args.attn_keep,
         "attn_impl": args.attn_impl if args.attn_keep is not None else None,
+        "attn_active": attention["active"] if args.attn_keep is not None else None,
+        "attn_dense_reason": attention["reason"] if args.attn_keep is not None else None,
         "prune_layers": list(args.prune_layers),
-        "dense_gflops": round(dense.gflops, 4),
-        "sparse_gflops": round(sparse.gflops, 4),
+        # Unrounded: the same count as the training ledger's forward_gflops_per_sample.
+        "dense_gflops": dense.gflops,
+        "sparse_gflops": sparse.gflops,
         "ratio": round(sparse.gflops / dense.gflops, 4),
         "speedup_ideal": round(dense.gflops / sparse.gflops, 4),
         "dense_tokens_per_block": [num_tokens] * len(sparse.token_counts),
@@ -51,20 +60,27 @@ def flops_summary(args: argparse.Namespace) -> dict:
     }
 
 
+@exits_on_bad_input
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         out = flops_summary(args)
-    except (ValueError, TypeError) as err:
+    except TypeError as err:  # not a ViT the patch supports
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{out['model']}: dense {out['dense_gflops']:.3f} GFLOPs, keep_rate {out['keep_rate']}"
-              f"{' (fuse)' if out['fuse'] else ''}: {out['sparse_gflops']:.3f} GFLOPs "
+        attn = ""
+        if out["attn_keep"] is not None:
+            attn = f", attn_keep {out['attn_keep']} ({'sparse' if out['attn_active'] else 'dense'})"
+        print(f"{out['model']}: dense {out['dense_gflops']:.4f} GFLOPs, keep_rate {out['keep_rate']}"
+              f"{' (fuse)' if out['fuse'] else ''}{attn}: {out['sparse_gflops']:.4f} GFLOPs "
               f"({out['ratio']:.3f}x, ideal speed-up {out['speedup_ideal']:.2f}x)")
         print("tokens per block:", out["tokens_per_block"])
+        if out["attn_keep"] is not None and out["attn_dense_reason"]:
+            where = "partly dense" if out["attn_active"] else "dense"
+            print(f"attention level {where}: {out['attn_dense_reason']}")
     return 0
 
 
