@@ -1,5 +1,7 @@
+#!/usr/bin/env python
 """Train a ViT with token-, attention- and example-level pruning (see tome_train.cli.train)."""
-from tome_train.cli.train import main
+
+from tome_train.cli.train import cli
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

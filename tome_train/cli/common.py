@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import math
 import sys
@@ -30,12 +31,23 @@ def exits_on_bad_input(main: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``(default: X)`` after an option's help, unless X is None or False (a flag) or the
-    help already says what the default is."""
+    """``(default: X)`` after an option's help (also for options without help), unless X is
+    None or False (a flag) or the help already says what the default is."""
+
+    @staticmethod
+    def _shows_default(action: argparse.Action) -> bool:
+        return (bool(action.option_strings) and action.default is not None
+                and action.default is not False and action.default is not argparse.SUPPRESS)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and self._shows_default(action):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default is None or action.default is False or "default" in text.lower():
+        if not self._shows_default(action) or "default" in text.lower():
             return text
         return super()._get_help_string(action)
 

@@ -32,7 +32,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
 import tome_train  # noqa: F401  (registers the project's timm models)
+from tome_train.cli.common import exits_on_bad_input
 from tome_train.cli.train_args import parse_args, resolve_defaults
+from tome_train.cli.train_checks import attention_level_report, check_model
 from tome_train.data import IndexedDataset, build_dataset
 from tome_train.engine import (
     FlopsLedgerHook,
@@ -194,6 +196,7 @@ def run(
     """
     started = time.perf_counter()
     seed_everything(args.seed + rank)
+    check_model(args)  # before the data loads
     img_size = args.img_size or model_img_size(args.model)
     args.img_size = img_size
     train_set, num_classes = build_dataset(args.dataset, args.data_path, "train", img_size, args.in_chans)
@@ -210,11 +213,11 @@ def run(
     if args.keep_rate < 1.0 or args.attn_keep is not None:
         from tome_train.patch import timm as patch_timm
 
-        model = patch_timm(model, keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse)
-        if args.attn_keep is not None and not hasattr(model, "attn_keep"):
-            warnings.warn("--attn-keep ignored: this patch has no attention-level knob", stacklevel=2)
+        model = patch_timm(model, keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse,
+                           attn_keep=args.attn_keep, attn_impl=args.attn_impl)
         hooks.append(KeepRateHook(args.keep_rate, args.keep_rate_warmup, args.keep_rate_decay, args.attn_keep))
     model.to(device)
+    attention = attention_level_report(model, args, input_size, announce=rank == 0)
     train_model: nn.Module = model
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -273,6 +276,7 @@ def run(
         "num_train": num_samples,
         "num_test": len(test_set),
         "ledger": list(ledger.rows),
+        "attention_level": attention,
         "selector": selector_summary(selector, indices, num_samples),
         "data_policy": args.data_policy,
         "backward_samples": int(totals["samples"]),
@@ -294,7 +298,7 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None, extra_hooks: Sequence[Hook] = ()) -> dict[str, Any]:
-    """Entry point of ``tools/train.py`` and the ``tome-train`` console script."""
+    """Train from command-line arguments and return the summary (see ``cli`` for the tool)."""
     args = parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     resolve_defaults(args, world)
@@ -309,5 +313,12 @@ def main(argv: Sequence[str] | None = None, extra_hooks: Sequence[Hook] = ()) ->
         shutdown_distributed()
 
 
+@exits_on_bad_input
+def cli(argv: Sequence[str] | None = None) -> int:
+    """``tools/train.py`` and the ``tome-train`` console script: exit status 0 after training."""
+    main(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

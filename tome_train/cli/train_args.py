@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tome_train.cli.common import bounded, fraction
+from tome_train.attention import IMPLS
+from tome_train.cli.common import DefaultsHelpFormatter, bounded, fraction
 from tome_train.data.registry import DATASETS, default_in_chans
 from tome_train.selection.policies import POLICY_NAMES
 
@@ -52,10 +53,9 @@ def _unit_interval(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="train.py",
+    p = argparse.ArgumentParser(  # prog: the script's name (train.py, tome-train)
         description="Train a timm ViT with token-, attention- and example-level pruning.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=DATASETS, default="digits")
@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fuse", action="store_true", help="fuse pruned tokens into one (EViT)")
     g.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
                    help="attention-level keep fraction (if the patch supports it)")
+    g.add_argument("--attn-impl", choices=IMPLS, default="auto",
+                   help="attention kernel for --attn-keep; auto runs dense attention where "
+                        "sparsity does not pay (small token counts), and says so at the start")
     g = p.add_argument_group("example level")
     g.add_argument("--data-keep", type=fraction("--data-keep"), default=1.0,
                    help="fraction of the training set active at a time (1.0: selector off)")

@@ -152,7 +152,8 @@ class Trainer:
             return
         if self.output_dir is not None:
             write_epoch_logs(self.history, self.output_dir)
-        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+        # Significant digits, not decimals: a late-cosine LR of 1e-05 must not print as 0.0.
+        shown = {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
         print(" ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
 
     def fit(self, epochs: int) -> list[dict[str, Any]]:
