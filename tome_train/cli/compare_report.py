@@ -39,6 +39,13 @@ def backward_fraction(summary: dict[str, Any]) -> float | None:
     return done / dense if done is not None and dense else None
 
 
+def attention_active(summary: dict[str, Any]) -> bool | None:
+    """Whether the run's attention level ran sparse; None when no run asked for it (or the
+    run predates the record)."""
+    level = summary.get("attention_level") or {}
+    return level.get("active") if level.get("requested") is not None else None
+
+
 def paired(runs: list[dict[str, Any]], reference: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Top-1 differences to ``reference`` over the seeds both ran."""
     ref = {r["args"]["seed"]: r["top1"] for r in reference}
@@ -53,7 +60,9 @@ def aggregate(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, A
         top1, top1_std = _mean_std([r["top1"] for r in runs])
         fractions = [backward_fraction(r) for r in runs]
         known = [f for f in fractions if f is not None]
-        attention = [r.get("attention_level", {}).get("active") for r in runs]
+        attention = [attention_active(r) for r in runs]
+        reasons = sorted({(r.get("attention_level") or {}).get("reason") or "" for r in runs
+                          if attention_active(r) is False} - {""})
         table[variant] = {
             "top1_mean": top1, "top1_std": top1_std, "top1": [r["top1"] for r in runs],
             "seeds": [r["args"]["seed"] for r in runs],
@@ -62,6 +71,7 @@ def aggregate(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, A
             "train_gflops": statistics.fmean(r["train_gflops"] for r in runs),
             "wall_s": statistics.fmean(r["wall_s"] for r in runs),
             "attn_active": attention[0] if len(set(attention)) == 1 else attention,
+            "attn_dense_reason": "; ".join(reasons) or None,
         }
     dense, dynamic = table.get("dense"), table.get("dynamic-random")
     for variant, row in table.items():
