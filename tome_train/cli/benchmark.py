@@ -15,9 +15,10 @@ import sys
 import torch
 
 from .. import patch
+from ..attention import IMPLS
 from ..benchmark import benchmark_models, clone_model
 from ..flops import count_flops, default_input_size
-from .common import create_model, fraction, int_list
+from .common import create_model, exits_on_bad_input, fraction, int_list
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("train", "infer"), default="train")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per model")
-    p.add_argument("--iters", type=int, default=6, help="timed steps per model (interleaved)")
+    p.add_argument("--iters", type=int, default=6,
+                   help="timed steps per model (interleaved); with --tracker: timed training steps "
+                        "of --model; with --attn-only: at least 7")
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     p.add_argument("--json", action="store_true", help="print one JSON object only")
@@ -40,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("attention level")
     g.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
                    help="fraction of key blocks kept per query block (attention level)")
-    g.add_argument("--attn-impl", default="auto", help="sparse kernel (auto, block_sparse, flex, ...)")
+    g.add_argument("--attn-impl", choices=IMPLS, default="auto",
+                   help="sparse kernel (default auto: the dispatcher's choice, as in training)")
     g.add_argument("--baseline", choices=("dense", "tokens"), default="dense",
                    help="model compared against: dense, or the same token pruning without --attn-keep")
     g.add_argument("--attn-only", action="store_true",
@@ -80,7 +84,7 @@ def run_tracker(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
-        raise SystemExit("--batch-size and --iters must be >= 1, --warmup >= 0")
+        raise ValueError("--batch-size and --iters must be >= 1, --warmup >= 0")
     device = torch.device(args.device)
     torch.manual_seed(0)
     dense = create_model(args.model, args.img_size).to(device)
@@ -98,6 +102,12 @@ def run(args: argparse.Namespace) -> dict:
         warmup=args.warmup, iters=args.iters, amp=args.amp,
     )
     flops_speedup = dense_gflops / sparse_gflops
+    if args.baseline == "tokens":
+        # The baseline is token pruning alone, not the dense model: name it so.
+        result = {key.replace("dense_", "baseline_", 1): value for key, value in result.items()}
+        result["step_s_all"] = {("baseline" if k == "dense" else k): v
+                                for k, v in result["step_s_all"].items()}
+    baseline = "dense" if args.baseline == "dense" else "baseline"
     return {
         "model": args.model,
         "mode": args.mode,
@@ -111,7 +121,7 @@ def run(args: argparse.Namespace) -> dict:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
-        "dense_gflops": round(dense_gflops, 4),
+        f"{baseline}_gflops": round(dense_gflops, 4),
         "sparse_gflops": round(sparse_gflops, 4),
         "flops_speedup": round(flops_speedup, 4),
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()},
@@ -119,6 +129,7 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+@exits_on_bad_input
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
     args = build_parser().parse_args(argv)
@@ -140,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out))
     else:
+        base = "dense" if args.baseline == "dense" else "baseline"
         print(
-            f"{out['model']} {out['mode']} batch {out['batch_size']}: dense {out['dense_images_per_s']:.2f} img/s, "
+            f"{out['model']} {out['mode']} batch {out['batch_size']}: {args.baseline} "
+            f"{out[base + '_images_per_s']:.2f} img/s, "
             f"keep {out['keep_rate']}: {out['sparse_images_per_s']:.2f} img/s; speed-up {out['speedup']:.2f}x "
             f"vs FLOPs {out['flops_speedup']:.2f}x, efficiency {out['efficiency']:.2f}"
         )

@@ -50,8 +50,9 @@ def _reference_step_s(
 
     kwargs = {"img_size": img_size} if img_size else {}
     model = timm.create_model(model_name, num_classes=100, **kwargs).to(device).train()
-    size = img_size or model.default_cfg["input_size"][-1]
-    x = torch.randn(batch, 3, size, size, device=device)
+    chans, _, default_size = model.default_cfg["input_size"]
+    size = img_size or default_size
+    x = torch.randn(batch, chans, size, size, device=device)
     y = torch.randint(0, 100, (batch,), device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
@@ -76,9 +77,10 @@ def tracker_overhead(
 ) -> dict[str, Any]:
     """Time the selection bookkeeping; returns a JSON-able dict.
 
-    Keys: ``update_us`` (per ``selector.update`` call, batch of ``batch``), ``end_epoch_ms``
-    (merge + swap), ``sampler_epoch_ms`` (one full pass of ``ActiveSetSampler``) and, with
-    ``reference_model``, ``step_ms`` of a forward/backward/AdamW step and ``overhead_pct``.
+    Keys: ``update_us`` (per ``selector.update`` call, batch of ``batch``, mean over
+    ``update_iters`` calls), ``end_epoch_ms`` (merge + swap), ``sampler_epoch_ms`` (one full
+    pass of ``ActiveSetSampler``) and, with ``reference_model``, ``step_ms`` of a
+    forward/backward/AdamW step (``step_iters`` steps) and ``overhead_pct``.
     """
     dev = torch.device(device)
     sel = ExampleSelector(num_samples, data_keep=0.8, swap_fraction=0.1, seed=0, device=dev)
@@ -111,7 +113,7 @@ def tracker_overhead(
         "device": str(dev),
         "num_samples": num_samples,
         "batch": batch,
-        "iters": iters,
+        "update_iters": iters,  # timed selector.update calls
         "threads": torch.get_num_threads(),
         "update_us": round(update_s * 1e6, 2),
         "end_epoch_ms": round(end_epoch_s * 1e3, 3),
@@ -124,6 +126,7 @@ def tracker_overhead(
             reference_model=reference_model,
             reference_img_size=reference_img_size,
             step_ms=round(step_s * 1e3, 3),
+            step_iters=reference_iters,  # timed training steps of reference_model
             overhead_pct=round(100.0 * update_s / step_s, 4),
         )
     return result
