@@ -33,7 +33,7 @@ def _cfg(input_size: int, in_chans: int = 3, **kwargs: Any) -> dict[str, Any]:
     }
 
 
-POS_EMBED_STD = 1.0  # see init_pos_embed
+POS_EMBED_STD = 1.0  # sigma before truncation at +-2 sigma: the values have std 0.88 (see init_pos_embed)
 
 default_cfgs = generate_default_cfgs(
     {
