@@ -140,3 +140,19 @@ def test_tracker_reports_the_iterations_that_ran() -> None:
     out = tracker_overhead(num_samples=500, batch=16, iters=3, reference_model="deit_micro_patch2_16",
                            reference_iters=1)
     assert out["update_iters"] == 3 and out["step_iters"] == 1 and "iters" not in out
+
+
+def test_compare_reports_whether_the_attention_level_ran() -> None:
+    from tome_train.cli.compare_report import aggregate, format_table
+
+    def run(seed: int, level: dict) -> dict:
+        return {"top1": 50.0, "train_gflops": 1.0, "wall_s": 1.0, "args": {"seed": seed},
+                "attention_level": level}
+
+    unset = {"requested": None, "active": False, "reason": "--attn-keep not set"}
+    dense = {"requested": 0.3, "active": False, "reason": "the auto kernel choice runs dense attention below 64 tokens"}
+    table = aggregate({"dense": [run(0, unset)], "all": [run(0, dense)], "old": [{**run(0, {}), "attention_level": None}]})
+    assert table["dense"]["attn_active"] is None and table["old"]["attn_active"] is None
+    assert table["all"]["attn_active"] is False and "64 tokens" in table["all"]["attn_dense_reason"]
+    lines = format_table(table).splitlines()
+    assert "attention dense" in lines[2] and "attention dense" not in lines[1]
