@@ -16,10 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from .timing import synchronize
 
 
 def make_step(
@@ -57,17 +54,17 @@ def interleaved_times(
     for _ in range(warmup):
         for step in steps.values():
             step()
-    _sync(device)
+    synchronize(device)
     times: dict[str, list[float]] = {name: [] for name in steps}
     names = list(steps)
     for i in range(iters):
         # Alternate which side goes first, so neither always follows the other.
         order = names if i % 2 == 0 else names[::-1]
         for name in order:
-            _sync(device)
+            synchronize(device)
             t0 = time.perf_counter()
             steps[name]()
-            _sync(device)
+            synchronize(device)
             times[name].append(time.perf_counter() - t0)
     return times
 

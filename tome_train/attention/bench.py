@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..timing import synchronize
 from .dispatch import choose_impl, sparse_attention
 from .layout import (
     check_attn_keep,
@@ -73,17 +74,16 @@ def benchmark_attention(tokens: int, attn_keep: float, batch: int = 16, heads: i
         outs.append([o.detach(), *torch.autograd.grad(o, (q, k, v), grad)])
     max_err = max(float((a.float() - r.float()).abs().max()) for a, r in zip(*outs))
 
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         _fwd_bwd(dense, q, k, v, grad)
         _fwd_bwd(sparse, q, k, v, grad)
     times: dict[str, list[float]] = {"dense": [], "sparse": []}
     for _ in range(iters):
         for name, fn in (("dense", dense), ("sparse", sparse)):
-            sync()
+            synchronize(dev)
             t0 = time.perf_counter()
             _fwd_bwd(fn, q, k, v, grad)
-            sync()
+            synchronize(dev)
             times[name].append((time.perf_counter() - t0) * 1e3)
     dense_ms = statistics.median(times["dense"])
     sparse_ms = statistics.median(times["sparse"])

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..validation import check_fraction
+
 __all__ = [
     "BlockLayout",
     "check_attn_keep",
@@ -38,13 +40,7 @@ __all__ = [
 
 def check_attn_keep(attn_keep: float) -> float:
     """Return ``attn_keep`` as float or raise ``ValueError`` if outside (0, 1]."""
-    try:
-        value = float(attn_keep)
-    except (TypeError, ValueError):
-        raise ValueError(f"attn_keep must be a number in (0, 1], got {attn_keep!r}") from None
-    if not (0.0 < value <= 1.0) or math.isnan(value):
-        raise ValueError(f"attn_keep must be in the range (0, 1], got {attn_keep!r}")
-    return value
+    return check_fraction(attn_keep, "attn_keep")
 
 
 def _num_blocks(num_tokens: int, block_size: int) -> int:

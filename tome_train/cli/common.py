@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tome_train.validation import check_fraction
+
 
 def exits_on_bad_input(main: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a tool's ``main`` so that bad input ends in one line on stderr and exit code 2.
@@ -60,9 +62,10 @@ def fraction(name: str):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1], got {text!r}") from None
-        if not 0.0 < value <= 1.0:  # also rejects nan
-            raise argparse.ArgumentTypeError(f"{name} must be in (0, 1], got {value}")
-        return value
+        try:
+            return check_fraction(value, name)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
     return parse
 

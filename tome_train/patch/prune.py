@@ -11,15 +11,12 @@ import math
 
 import torch
 
+from ..validation import check_fraction
+
 
 def validate_keep_rate(keep_rate: float, name: str = "keep_rate") -> float:
     """Return ``keep_rate`` as a float, or raise a ValueError naming the argument."""
-    if isinstance(keep_rate, bool) or not isinstance(keep_rate, (int, float)):
-        raise TypeError(f"{name} must be a number in (0, 1], got {type(keep_rate).__name__}")
-    keep_rate = float(keep_rate)
-    if not (0.0 < keep_rate <= 1.0) or math.isnan(keep_rate):
-        raise ValueError(f"{name} must be in (0, 1], got {keep_rate}")
-    return keep_rate
+    return check_fraction(keep_rate, name)
 
 
 def kept_token_count(num_tokens: int, keep_rate: float) -> int:

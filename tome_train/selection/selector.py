@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from ..validation import check_fraction
 from .forgetting import ForgettingTracker
 
 __all__ = ["ExampleSelector"]
@@ -48,12 +49,6 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
-
-
-def _check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-        raise ValueError(f"{name} must be a float in (0, 1], got {value!r}")
-    return float(value)
 
 
 class ExampleSelector:
@@ -82,9 +77,9 @@ class ExampleSelector:
         device: torch.device | str = "cpu",
     ) -> None:
         self.num_samples = _check_int("num_samples", num_samples, 1)
-        self.data_keep = _check_fraction("data_keep", data_keep)
+        self.data_keep = check_fraction(data_keep, "data_keep")
         self.swap_every = _check_int("swap_every", swap_every, 1)
-        self.swap_fraction = _check_fraction("swap_fraction", swap_fraction)
+        self.swap_fraction = check_fraction(swap_fraction, "swap_fraction")
         self.seed = _check_int("seed", seed, 0)
         self.active_count = min(num_samples, max(1, _round(self.data_keep * num_samples)))
         self.removed_count = num_samples - self.active_count
@@ -203,7 +198,7 @@ class ExampleSelector:
         """
         _check_int("epochs", epochs, 1)
         _check_int("num_samples", num_samples, 1)
-        data_keep = _check_fraction("data_keep", data_keep)
+        data_keep = check_fraction(data_keep, "data_keep")
         swap_fraction = 0.1
         active = min(num_samples, max(1, _round(data_keep * num_samples)))
         removed = num_samples - active
