@@ -89,9 +89,11 @@ def test_argument_errors(argv: list[str], needle: str, capsys: pytest.CaptureFix
     assert needle in capsys.readouterr().err
 
 
-def test_missing_data_path_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nowhere"):
+def test_missing_data_path_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
         main(["--dataset", "cifar10", "--data-path", str(tmp_path / "nowhere"), "--device", "cpu"])
+    assert info.value.code == 2
+    assert "--data-path" in capsys.readouterr().err
 
 
 @pytest.mark.slow

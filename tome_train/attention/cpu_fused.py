@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import sys
 import threading
 import warnings
@@ -36,7 +37,7 @@ from torch.autograd.function import once_differentiable
 
 from .layout import BlockLayout
 
-__all__ = ["build_error", "cpu_fused_attention", "is_available", "load_extension"]
+__all__ = ["build_error", "can_build", "cpu_fused_attention", "is_available", "load_extension"]
 
 _SOURCE = Path(__file__).with_name("csrc") / "block_sparse_cpu.cpp"
 _DISABLE_ENV = "TOME_TRAIN_NO_CPU_EXT"
@@ -138,8 +139,23 @@ def build_error() -> str | None:
 
 
 def is_available(dtype: torch.dtype = torch.float32) -> bool:
-    """True when the fused kernel can run ``dtype`` on this machine (builds it if needed)."""
+    """True when the fused kernel can run ``dtype`` on this machine. Builds it on the first
+    call (~45 s): for a question that must not compile, use :func:`can_build`."""
     return dtype == torch.float32 and load_extension() is not None
+
+
+def can_build() -> bool:
+    """Cheap check, never compiles: the kernel is loaded, or a build would be attempted here
+    (not disabled, no earlier failure, a C++ compiler and ninja found)."""
+    if _state["ext"] is not None:
+        return True
+    if _state["error"] is not None or os.environ.get(_DISABLE_ENV, "") not in ("", "0"):
+        return False
+    compiler = os.environ.get("CXX", "c++")
+    ninja_dir = _ninja_bin_dir()
+    has_ninja = bool(ninja_dir and os.path.isfile(os.path.join(ninja_dir, "ninja"))) or bool(
+        shutil.which("ninja") or shutil.which("ninja", path=os.path.dirname(sys.executable)))
+    return bool(shutil.which(compiler)) and has_ninja
 
 
 class _CpuFusedAttn(torch.autograd.Function):

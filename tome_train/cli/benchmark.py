@@ -18,7 +18,8 @@ from .. import patch
 from ..attention import IMPLS
 from ..benchmark import benchmark_models, clone_model
 from ..flops import count_flops, default_input_size
-from .common import create_model, exits_on_bad_input, fraction, int_list
+from ..models import create_model
+from .common import exits_on_bad_input, fraction, int_list
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +88,10 @@ def run(args: argparse.Namespace) -> dict:
         raise ValueError("--batch-size and --iters must be >= 1, --warmup >= 0")
     device = torch.device(args.device)
     torch.manual_seed(0)
-    dense = create_model(args.model, args.img_size).to(device)
+    dense = create_model(args.model, args.img_size, arg="--model").to(device)
+    if not patch.patchable(dense):
+        raise ValueError(f"--model: {args.model} is a {type(dense).__name__}, not a ViT: there is no "
+                         "token-pruned model to time against it (--tracker times a CNN's train step)")
     input_size = default_input_size(dense)
     sparse = patch.timm(
         clone_model(dense), keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse,

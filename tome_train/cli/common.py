@@ -92,16 +92,3 @@ def int_list(text: str) -> tuple[int, ...]:
         return tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
-
-
-def create_model(name: str, img_size: int | None = None, **kwargs):
-    """``timm.create_model`` with the project's models registered and a clear error."""
-    import timm
-
-    import tome_train  # noqa: F401  (registers the project's models)
-
-    if not timm.is_model(name):
-        raise ValueError(f"--model: unknown model {name!r} (see timm.list_models())")
-    if img_size is not None:
-        kwargs["img_size"] = img_size
-    return timm.create_model(name, pretrained=False, **kwargs)

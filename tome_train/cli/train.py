@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -35,13 +34,11 @@ import tome_train  # noqa: F401  (registers the project's timm models)
 from tome_train.cli.common import exits_on_bad_input
 from tome_train.cli.train_args import parse_args, resolve_defaults
 from tome_train.cli.train_checks import attention_level_report, check_model
-from tome_train.data import IndexedDataset, build_dataset
+from tome_train.cli.train_model import build_model, dense_forward_gflops
+from tome_train.data import IndexedDataset, build_dataset, load_indices
 from tome_train.engine import (
-    FlopsLedgerHook,
     Hook,
-    KeepRateHook,
     PerSampleCrossEntropy,
-    SelectorHook,
     ShardedIndexSampler,
     Trainer,
     WarmupCosineSchedule,
@@ -49,7 +46,7 @@ from tome_train.engine import (
     index_digest,
     random_subset,
 )
-from tome_train.engine.checkpoint import atomic_write_text, preserve_rng_state
+from tome_train.engine.checkpoint import atomic_write_text
 from tome_train.engine.runtime import (
     init_distributed,
     resolve_device,
@@ -57,41 +54,13 @@ from tome_train.engine.runtime import (
     set_cpu_threads,
     shutdown_distributed,
 )
+from tome_train.flops import TrainingFlopsLedger
+from tome_train.flops.hook import FlopsLedgerHook
+from tome_train.models import default_img_size
 
 SUMMARY_NAME = "summary.json"
 # Arguments that may legitimately change when resuming.
 _RESUME_MUTABLE = {"epochs", "resume", "output_dir", "no_progress", "num_workers", "device"}
-
-
-def model_img_size(name: str) -> int:
-    """The model's default input size, from its timm config (no model is built if possible)."""
-    cfg = timm.models.get_pretrained_cfg(name)
-    if cfg is not None and getattr(cfg, "input_size", None):
-        return int(cfg.input_size[-1])
-    with preserve_rng_state():
-        size = timm.create_model(name, pretrained=False).patch_embed.img_size
-    return int(size[-1] if isinstance(size, (tuple, list)) else size)
-
-
-def create_model(args: argparse.Namespace, num_classes: int, img_size: int) -> nn.Module:
-    return timm.create_model(
-        args.model,
-        pretrained=False,
-        num_classes=num_classes,
-        in_chans=args.in_chans,
-        img_size=img_size,
-        drop_path_rate=args.drop_path,
-    )
-
-
-def dense_forward_gflops(args: argparse.Namespace, num_classes: int, img_size: int) -> float:
-    """Forward GFLOPs/sample of a fresh *unpatched* model: the dense baseline of the ledger."""
-    from tome_train.flops import forward_gflops
-
-    with preserve_rng_state():
-        model = create_model(args, num_classes, img_size).eval()
-        with torch.no_grad():
-            return float(forward_gflops(model, (args.in_chans, img_size, img_size)))
 
 
 def build_criterion(args: argparse.Namespace, num_classes: int) -> tuple[Any, Any]:
@@ -116,6 +85,7 @@ def build_example_level(
     policy_name = args.data_policy
     if policy_name == "forgetting-swap":
         from tome_train.selection import ActiveSetSampler, ExampleSelector
+        from tome_train.selection.hook import SelectorHook
 
         kwargs = dict(ExampleSelector.default_schedule(args.epochs, num_samples, args.data_keep))
         if args.swap_every is not None:
@@ -197,21 +167,31 @@ def run(
     started = time.perf_counter()
     seed_everything(args.seed + rank)
     check_model(args)  # before the data loads
-    img_size = args.img_size or model_img_size(args.model)
+    img_size = args.img_size or default_img_size(args.model)
     args.img_size = img_size
+    if rank == 0:
+        print(f"[train] {args.dataset}: model {args.model} at {img_size} px, {args.in_chans} channel(s); "
+              f"{args.opt} lr {args.lr:g} weight decay {args.weight_decay:g}"
+              f"{f' momentum {args.momentum:g}' if args.momentum is not None else ''}; "
+              f"batch {args.batch_size}, {args.epochs} epochs", flush=True)
     train_set, num_classes = build_dataset(args.dataset, args.data_path, "train", img_size, args.in_chans)
     test_set, _ = build_dataset(args.dataset, args.data_path, "test", img_size, args.in_chans)
+    subset = None
+    if args.subset is not None:
+        subset = load_indices(args.subset, len(train_set), arg="--subset")
+        train_set = Subset(train_set, subset.tolist())
     if args.limit_train is not None and args.limit_train < len(train_set):
         train_set = Subset(train_set, fixed_subset(len(train_set), args.limit_train))
     if args.limit_test is not None and args.limit_test < len(test_set):
         test_set = Subset(test_set, fixed_subset(len(test_set), args.limit_test))
     input_size = (args.in_chans, img_size, img_size)
 
-    model = create_model(args, num_classes, img_size)
+    model = build_model(args, num_classes, img_size)
     dense_forward = dense_forward_gflops(args, num_classes, img_size)
     hooks: list[Hook] = []
     if args.keep_rate < 1.0 or args.attn_keep is not None:
         from tome_train.patch import timm as patch_timm
+        from tome_train.patch.hook import KeepRateHook
 
         model = patch_timm(model, keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse,
                            attn_keep=args.attn_keep, attn_impl=args.attn_impl)
@@ -227,8 +207,6 @@ def run(
     selector, sampler, indices, example_hook = build_example_level(args, num_samples, device, world, rank)
     if example_hook is not None:
         hooks.append(example_hook)
-    from tome_train.flops import TrainingFlopsLedger
-
     ledger = TrainingFlopsLedger()
     hooks.append(FlopsLedgerHook(ledger, input_size))
     hooks.extend(extra_hooks)
@@ -244,7 +222,8 @@ def run(
         test_shard, batch_size=args.eval_batch_size, shuffle=False, num_workers=args.num_workers,
         pin_memory=pin,
     )
-    optimizer = build_optimizer(model, args.lr, args.weight_decay)
+    optimizer = build_optimizer(model, args.lr, args.weight_decay, args.opt,
+                                args.momentum if args.momentum is not None else 0.9)
     schedule = WarmupCosineSchedule(optimizer, args.lr, args.epochs, args.warmup_epochs, args.min_lr)
     trainer = Trainer(
         model=model, train_model=train_model, optimizer=optimizer, schedule=schedule,
@@ -268,6 +247,8 @@ def run(
         "train_gflops": float(totals["train_gflops"]),
         "dense_train_gflops": float(dense_train),
         "gflops_ratio": float(totals["train_gflops"]) / dense_train if dense_train else None,
+        "total_gflops": float(totals["gflops"]),
+        "gflops_by_kind": {kind: float(entry["gflops"]) for kind, entry in totals["by_kind"].items()},
         "dense_forward_gflops": dense_forward,
         "samples": int(totals["samples"]),
         "wall_s": float(totals["wall_s"]),
@@ -281,6 +262,8 @@ def run(
         "data_policy": args.data_policy,
         "backward_samples": int(totals["samples"]),
         "dense_backward_samples": int(num_samples * args.epochs),
+        "subset": None if subset is None else {"path": str(args.subset), "count": int(subset.numel()),
+                                               "digest": index_digest(subset)},
         "history": history,
         "args": trainer.args,
         "world_size": world,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from tome_train.attention import IMPLS
 from tome_train.cli.common import DefaultsHelpFormatter, bounded, fraction
 from tome_train.data.registry import DATASETS, default_in_chans
+from tome_train.engine.optim import OPTIMIZERS
 from tome_train.selection.policies import POLICY_NAMES
 
 DEFAULT_MODELS = {
@@ -25,6 +27,9 @@ DEFAULT_MODELS = {
 # 4-epoch run inside the 5-epoch warm-up to learn; larger sets use DeiT's recipe.
 DEFAULT_BATCH = {"digits": 32}
 DEFAULT_LR = {"digits": 4e-3}
+# SGD: the ConvNet protocol of the dataset-condensation papers (lr 0.01, momentum 0.9, wd 5e-4).
+DEFAULT_SGD_LR = 0.01
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 5e-4}
 
 
 def _layers(text: str) -> tuple[int, ...]:
@@ -68,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use a fixed random subset of N training examples (same for every seed)")
     g.add_argument("--limit-test", type=bounded(int, "--limit-test"), default=None,
                    help="evaluate on a fixed random subset of N test examples")
+    g.add_argument("--subset", default=None, metavar="PATH",
+                   help="train on these training-set indices only (torch.save'd LongTensor or dict "
+                        "with 'indices', .npy or .txt); the example-level options then apply within it")
     g.add_argument("--num-workers", type=bounded(int, "--num-workers", strictly_positive=False), default=0)
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", default=None, help="timm model name (default depends on --dataset)")
@@ -76,9 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-process batch size (default 32 for digits, else 128)")
     g.add_argument("--eval-batch-size", type=bounded(int, "--eval-batch-size"), default=256)
     g.add_argument("--lr", type=bounded(float, "--lr"), default=None,
-                   help="peak LR (default 4e-3 for digits, else 5e-4 * global batch / 512)")
+                   help="peak LR (default adamw: 4e-3 for digits, else 5e-4 * global batch / 512; sgd: 0.01)")
     g.add_argument("--min-lr", type=bounded(float, "--min-lr", strictly_positive=False), default=1e-5)
-    g.add_argument("--weight-decay", type=bounded(float, "--weight-decay", strictly_positive=False), default=0.05)
+    g.add_argument("--opt", choices=sorted(OPTIMIZERS), default="adamw",
+                   help="adamw (DeiT) or sgd (classical momentum, the condensation papers' ConvNet protocol)")
+    g.add_argument("--momentum", type=bounded(float, "--momentum", strictly_positive=False), default=None,
+                   help="SGD momentum (default 0.9; --opt sgd only)")
+    g.add_argument("--weight-decay", type=bounded(float, "--weight-decay", strictly_positive=False), default=None,
+                   help="default 0.05 for adamw, 5e-4 for sgd")
     g.add_argument("--warmup-epochs", type=bounded(float, "--warmup-epochs", strictly_positive=False), default=5.0,
                    help="per-step linear LR warm-up; a resume that extends --epochs continues "
                         "exactly only while the shorter run had not left warm-up")
@@ -146,7 +159,14 @@ def resolve_defaults(args: argparse.Namespace, world_size: int = 1) -> argparse.
     if args.batch_size is None:
         args.batch_size = DEFAULT_BATCH.get(args.dataset, 128)
     if args.lr is None:
-        args.lr = DEFAULT_LR.get(args.dataset, 5e-4 * args.batch_size * world_size / 512)
+        if args.opt == "sgd":
+            args.lr = DEFAULT_SGD_LR
+        else:
+            args.lr = DEFAULT_LR.get(args.dataset, 5e-4 * args.batch_size * world_size / 512)
+    if args.weight_decay is None:
+        args.weight_decay = DEFAULT_WEIGHT_DECAY[args.opt]
+    if args.momentum is None and args.opt == "sgd":
+        args.momentum = 0.9
     return args
 
 
@@ -181,6 +201,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.dataset != "digits" and args.data_path is None:
         parser.error(f"--data-path is required for --dataset {args.dataset}")
+    if args.data_path is not None and not Path(args.data_path).exists():
+        parser.error(f"--data-path {args.data_path} does not exist")
+    if args.resume is not None and not Path(args.resume).is_file():
+        parser.error(f"--resume {args.resume}: no such file")
+    if args.subset is not None and not Path(args.subset).is_file():
+        parser.error(f"--subset {args.subset}: no such file")
+    if args.subset is not None and args.limit_train is not None:
+        parser.error("--subset and --limit-train both choose the training examples: give one")
+    if args.momentum is not None and args.opt != "sgd":
+        parser.error(f"--momentum applies to --opt sgd, not --opt {args.opt}")
     if (args.mixup > 0 or args.cutmix > 0) and args.batch_size is not None and args.batch_size % 2:
         parser.error(f"--batch-size must be even with --mixup/--cutmix (timm pairs samples), got {args.batch_size}")
     _resolve_data_policy(parser, args)

@@ -12,27 +12,23 @@ import argparse
 import sys
 from typing import Any
 
-import timm
 import torch
 from torch import nn
 
 from tome_train.engine.checkpoint import preserve_rng_state
+from tome_train.models import check_model_name, create_model
 
 
 def check_model(args: argparse.Namespace) -> None:
     """Raise ``ValueError`` naming ``--model`` if it is unknown or the token/attention patch
     cannot take it. The model is built on the meta device: no memory, no random numbers."""
-    if not timm.is_model(args.model):
-        raise ValueError(f"--model: unknown model {args.model!r} (see timm.list_models())")
+    check_model_name(args.model, "--model")
     if args.keep_rate >= 1.0 and args.attn_keep is None:
         return  # trained unpatched: any timm model timm can build
     from tome_train.patch import timm as patch_timm
 
-    kwargs: dict[str, Any] = {"in_chans": args.in_chans}
-    if args.img_size is not None:
-        kwargs["img_size"] = args.img_size
     with preserve_rng_state(), torch.device("meta"):
-        model = timm.create_model(args.model, pretrained=False, **kwargs)
+        model = create_model(args.model, img_size=args.img_size, arg="--model", in_chans=args.in_chans)
     try:
         patch_timm(model, keep_rate=args.keep_rate, prune_layers=args.prune_layers, fuse=args.fuse,
                    attn_keep=args.attn_keep, attn_impl=args.attn_impl)

@@ -1,15 +1,19 @@
-"""Atomic checkpoints and RNG-state capture, the two pieces an exact resume needs.
+"""Checkpoint files: atomic writes, safe loading and RNG-state capture.
 
-A checkpoint is written to a temporary file in the target folder and moved into
-place with ``os.replace`` (atomic on POSIX), so a crash mid-write leaves either the
-old checkpoint or the new one, never a truncated file that a resume would choke on.
+Checkpoints are written with :func:`atomic_save` (``tome_train.atomic``): a crash
+mid-write leaves the old checkpoint or the new one, never a truncated file.
+
+Checkpoints are loaded with ``torch.load(..., weights_only=True)``: only tensors and
+plain containers (dict, list, tuple, str, int, float, bool, None) are unpickled, so a
+checkpoint from elsewhere cannot run code. Everything a checkpoint holds is kept to
+those types, the RNG states included.
 """
 
 from __future__ import annotations
 
-import os
+import pickle
 import random
-import tempfile
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,44 +21,35 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_save, atomic_write_text
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` via a temp file in the same folder + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            torch.save(obj, tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-
-
-def atomic_write_text(text: str, path: str | Path) -> None:
-    """Write a small text file (summary, logs) atomically, for the same reason as checkpoints."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as tmp:
-            tmp.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+__all__ = [
+    "atomic_save",
+    "atomic_write_text",
+    "capture_rng_state",
+    "load_checkpoint",
+    "preserve_rng_state",
+    "restore_rng_state",
+]
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """States of python ``random``, numpy's global generator, torch CPU and all CUDA devices."""
+    """States of python ``random``, numpy's global generator, torch CPU and the current CUDA device.
+
+    Held as tensors and plain values (loadable with ``weights_only=True``): python's
+    state is its ``(version, tuple of ints, gauss)`` tuple; numpy's MT19937 key array
+    becomes an int64 tensor.
+    """
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64).copy()),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -65,14 +60,20 @@ def capture_rng_state() -> dict[str, Any]:
 
 def restore_rng_state(state: dict[str, Any]) -> None:
     """Inverse of :func:`capture_rng_state` (CUDA states only when devices match)."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((int(version), tuple(int(x) for x in internal), gauss))
+    numpy_state = state["numpy"]
+    np.random.set_state((
+        numpy_state["kind"],
+        np.asarray(numpy_state["keys"].numpy(), dtype=np.uint32),
+        int(numpy_state["pos"]),
+        int(numpy_state["has_gauss"]),
+        float(numpy_state["cached_gaussian"]),
+    ))
     torch.set_rng_state(state["torch"])
     cuda = state.get("cuda")
     if cuda is not None:
-        if isinstance(cuda, (list, tuple)):  # older checkpoints held every device's state
-            cuda = cuda[torch.cuda.current_device()] if torch.cuda.is_available() and cuda else None
-        if cuda is not None and torch.cuda.is_available():
+        if torch.cuda.is_available():
             torch.cuda.set_rng_state(cuda)
         else:
             warnings.warn("checkpoint holds a CUDA RNG state but CUDA is unavailable: "
@@ -94,9 +95,31 @@ class preserve_rng_state:  # noqa: N801 - used like a function: ``with preserve_
         restore_rng_state(self._state)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint onto the CPU; a clear error if it is missing."""
+_UNSUPPORTED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
+
+
+def load_checkpoint(path: str | Path) -> Any:
+    """Load a file written by :func:`atomic_save` onto the CPU, tensors and plain containers only.
+
+    Raises ``FileNotFoundError`` when ``path`` is not a file, and ``ValueError`` naming the
+    file when it is truncated or corrupt, or holds other objects (a pickle that would run
+    code on load is refused without running it).
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=False)
+        raise FileNotFoundError(f"checkpoint {path} does not exist or is not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = _UNSUPPORTED_GLOBAL.search(str(err))
+        if found:
+            raise ValueError(f"checkpoint {path} holds a {found.group(1)} object; refusing to unpickle "
+                             "it (only tensors and plain containers are loaded, so a file cannot run "
+                             "code)") from None
+        raise ValueError(f"checkpoint {path} is corrupt or holds objects other than tensors and "
+                         "plain containers") from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, KeyError, ... on damaged files
+        lines = str(err).strip().splitlines()
+        detail = f": {lines[0][:120]}" if lines else ""
+        raise ValueError(f"checkpoint {path} is truncated or not a torch checkpoint "
+                         f"({type(err).__name__}{detail})") from None

@@ -39,6 +39,9 @@ class TrainState:
     #: batches in the current epoch (the longest rank's count under DDP)
     steps_in_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: objects hooks offer each other by name, set in ``on_train_start`` (a hook that runs
+    #: passes of its own finds the FLOPs ledger's hook here, for example)
+    shared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

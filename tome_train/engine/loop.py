@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from .. import distributed as tdist
 from .hooks import BatchResult, Hook, TrainState
 from .optim import WarmupCosineSchedule
 
@@ -31,7 +32,7 @@ def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManag
 
 
 def _all_reduce(values: list[float]) -> list[float]:
-    if not (dist.is_available() and dist.is_initialized()):
+    if not tdist.is_dist():
         return values
     tensor = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(tensor)
@@ -39,7 +40,7 @@ def _all_reduce(values: list[float]) -> list[float]:
 
 
 def _all_reduce_max(value: int) -> int:
-    if not (dist.is_available() and dist.is_initialized()):
+    if not tdist.is_dist():
         return value
     t = torch.tensor([value], dtype=torch.int64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)

@@ -1,4 +1,9 @@
-"""AdamW with DeiT's weight-decay exclusions and a per-step warm-up + cosine LR schedule.
+"""Optimizers (timm's factory and weight-decay groups) and a per-step warm-up + cosine LR schedule.
+
+``adamw`` is DeiT's recipe (betas 0.9/0.999, eps 1e-8); ``sgd`` is classical momentum
+SGD (no Nesterov), the ConvNet protocol of the dataset-condensation papers (momentum
+0.9, weight decay 5e-4). Both take timm's parameter groups: biases, norms and the
+model's ``no_weight_decay()`` names (position embedding, class token) get no decay.
 
 The schedule is a function of *fractional epochs* (``epoch + i / steps_in_epoch``),
 not of a global step count. With example-level pruning the number of steps per
@@ -12,34 +17,25 @@ a resume that extends a run continues exactly only under that condition.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
+from timm.optim import create_optimizer_v2
 from torch import nn
 
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two groups: decayed weights, and biases/norms/position & class tokens without decay."""
-    skip = set()
-    if hasattr(model, "no_weight_decay"):
-        skip = set(model.no_weight_decay())
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if param.ndim <= 1 or name in skip or name.endswith(".bias"):
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+#: ``--opt`` name -> timm optimizer name (timm's "sgd" is Nesterov; "momentum" is classical)
+OPTIMIZERS = {"adamw": "adamw", "sgd": "momentum"}
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW as in DeiT (betas 0.9/0.999, eps 1e-8)."""
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+def build_optimizer(
+    model: nn.Module, lr: float, weight_decay: float, opt: str = "adamw", momentum: float = 0.9
+) -> torch.optim.Optimizer:
+    """``opt`` (``adamw`` or ``sgd``) over timm's weight-decay parameter groups of ``model``."""
+    if opt not in OPTIMIZERS:
+        raise ValueError(f"opt must be one of {sorted(OPTIMIZERS)}, got {opt!r}")
+    if opt == "adamw":
+        return create_optimizer_v2(model, "adamw", lr=lr, weight_decay=weight_decay,
+                                   betas=(0.9, 0.999), eps=1e-8)
+    return create_optimizer_v2(model, OPTIMIZERS[opt], lr=lr, weight_decay=weight_decay, momentum=momentum)
 
 
 class WarmupCosineSchedule:

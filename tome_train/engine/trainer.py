@@ -18,6 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .. import distributed as tdist
 from .checkpoint import atomic_save, capture_rng_state, load_checkpoint, restore_rng_state
 from .hooks import Hook, TrainState
 from .loop import evaluate, train_one_epoch
@@ -25,11 +26,24 @@ from .metrics_log import write_epoch_logs
 from .optim import WarmupCosineSchedule
 
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_VERSION = 1
+# 2: every value loadable with weights_only=True (RNG states as tensors and tuples of ints).
+CHECKPOINT_VERSION = 2
+CHECKPOINT_KEYS = ("version", "epoch", "global_step", "model", "optimizer", "scheduler", "hooks", "rng")
 
 
-def _dist_ready() -> bool:
-    return dist.is_available() and dist.is_initialized()
+def check_checkpoint(checkpoint: Any, path: str | Path) -> dict[str, Any]:
+    """Return ``checkpoint`` if it is a training checkpoint of this version, else a ValueError naming ``path``."""
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"checkpoint {path} holds a {type(checkpoint).__name__}, not a training "
+                         "checkpoint (a dict written by tools/train.py)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
+    if missing:
+        raise ValueError(f"checkpoint {path} is not a training checkpoint written by tools/train.py "
+                         f"(it lacks {', '.join(missing)})")
+    if checkpoint["version"] != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint {path} has format version {checkpoint['version']!r}; this "
+                         f"version reads {CHECKPOINT_VERSION} (retrain, or resume with the version that wrote it)")
+    return checkpoint
 
 
 class Trainer:
@@ -80,7 +94,7 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def _gather_rng(self) -> list[dict[str, Any]]:
         state = capture_rng_state()
-        if not _dist_ready():
+        if not tdist.is_dist():
             return [state]
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, state)
@@ -88,7 +102,6 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs; collective under DDP (RNG states of all ranks)."""
-        hook_states = {hook.name: hook.state_dict() for hook in self.hooks}
         return {
             "version": CHECKPOINT_VERSION,
             "epoch": self.state.epoch + 1,  # next epoch to run
@@ -96,10 +109,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),
-            "hooks": hook_states,
-            # Convenience aliases (same objects, stored once by pickle).
-            "selector": hook_states.get("selector", {}).get("selector"),
-            "ledger": hook_states.get("ledger", {}).get("ledger"),
+            "hooks": {hook.name: hook.state_dict() for hook in self.hooks},
             "history": list(self.history),
             "args": self.args,
             "rng": self._gather_rng(),
@@ -123,15 +133,23 @@ class Trainer:
         self.state.global_step = int(checkpoint["global_step"])
         self.history = list(checkpoint.get("history", []))
         rng = checkpoint["rng"]
-        rank = dist.get_rank() if _dist_ready() else 0
+        rank = tdist.rank()
         if rank < len(rng):
             restore_rng_state(rng[rank])
         else:  # more ranks than when saved: derive a distinct, reproducible state
             torch.manual_seed(int(self.args.get("seed", 0)) + 1000 * rank + self.start_epoch)
 
     def resume(self, path: str | Path) -> dict[str, Any]:
-        checkpoint = load_checkpoint(path)
-        self.load_state_dict(checkpoint)
+        """Load ``path`` (see :func:`check_checkpoint`) and restore it; ValueError naming the file
+        when it is not a checkpoint of this trainer's kind or does not fit the model/optimizer."""
+        checkpoint = check_checkpoint(load_checkpoint(path), path)
+        try:
+            self.load_state_dict(checkpoint)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
+            lines = str(err).strip().splitlines()
+            detail = lines[0][:200] if lines else type(err).__name__
+            raise ValueError(f"checkpoint {path} does not fit this run (other model, optimizer or "
+                             f"hooks?): {detail}") from None
         return checkpoint
 
     def save_checkpoint(self) -> Path | None:

@@ -1,10 +1,12 @@
-"""FLOP counting that counts what runs, and a training-FLOPs ledger.
+"""FLOP counting that counts what runs.
 
 fvcore's ``FlopCountAnalysis`` traces the model with the JIT and counts each aten op
 through a handle. It has no handle for ``aten::scaled_dot_product_attention``, so
 every timm ViT with fused attention loses its attention matmuls (DeiT-S: 4.251
-instead of 4.608 GFLOPs). We register handles for SDPA and for the ops the project
-adds. Convention: fvcore's, one multiply-add = one flop.
+instead of 4.608 GFLOPs). We register handles for the SDPA ops. The project's
+block-sparse attention needs none: traced, it runs as ``aten::bmm`` of the kept blocks,
+which fvcore counts (``tome_train.attention.flops``). ``register_flop_handle`` is there
+for an op that would need one. Convention: fvcore's, one multiply-add = one flop.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ EXTRA_HANDLES: dict[str, Handle] = {
 
 
 def register_flop_handle(op_name: str, handle: Handle) -> None:
-    """Register a handle for an op that the project adds (e.g. a sparse attention kernel)."""
+    """Register a handle for an op that fvcore does not count (a custom kernel, ...)."""
     EXTRA_HANDLES[op_name] = handle
 
 
@@ -121,48 +123,3 @@ def count_flops(model: nn.Module, input_size: tuple[int, int, int] | None = None
 def forward_gflops(model: nn.Module, input_size: tuple[int, int, int] | None = None) -> float:
     """Forward GFLOPs per sample at the model's current knobs (keep rate, ...)."""
     return count_flops(model, input_size).gflops
-
-
-TRAIN_FLOPS_PER_FORWARD = 3  # forward + backward (about 2x forward: grads of inputs and weights)
-
-
-@dataclass
-class TrainingFlopsLedger:
-    """Per-epoch record of what training cost: samples x forward FLOPs x 3.
-
-    The factor 3 is the usual estimate (backward = 2 forwards); it is the same for the
-    dense and the sparse runs, so ratios between runs are exact in forward FLOPs.
-    """
-
-    rows: list[dict[str, float]] = field(default_factory=list)
-
-    def record(self, epoch: int, samples: int, forward_gflops: float, wall_s: float) -> dict:
-        if samples < 0 or forward_gflops < 0 or wall_s < 0:
-            raise ValueError(
-                f"samples, forward_gflops, wall_s must be >= 0, got {samples}, {forward_gflops}, {wall_s}"
-            )
-        row = {
-            "epoch": int(epoch),
-            "samples": int(samples),
-            "forward_gflops_per_sample": float(forward_gflops),
-            "train_gflops": TRAIN_FLOPS_PER_FORWARD * float(forward_gflops) * int(samples),
-            "wall_s": float(wall_s),
-        }
-        self.rows.append(row)
-        return row
-
-    def totals(self) -> dict[str, float]:
-        return {
-            "train_gflops": sum(r["train_gflops"] for r in self.rows),
-            "samples": sum(r["samples"] for r in self.rows),
-            "wall_s": sum(r["wall_s"] for r in self.rows),
-            "epochs": len(self.rows),
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rows": [dict(r) for r in self.rows]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "rows" not in state:
-            raise ValueError("ledger state must hold 'rows'")
-        self.rows = [dict(r) for r in state["rows"]]

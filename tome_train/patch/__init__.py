@@ -2,7 +2,7 @@
 
 from .attention_level import attention_level_notice, attention_level_status
 from .prune import kept_token_count, prune_tokens, validate_keep_rate
-from .timm import DEFAULT_PRUNE_LAYERS, apply_patch, is_patched, unpatch
+from .timm import DEFAULT_PRUNE_LAYERS, apply_patch, is_patched, patchable, unpatch
 
 timm = apply_patch  # ToMe-style spelling: tome_train.patch.timm(model, ...)
 
@@ -13,6 +13,7 @@ __all__ = [
     "attention_level_status",
     "is_patched",
     "kept_token_count",
+    "patchable",
     "prune_tokens",
     "timm",
     "unpatch",

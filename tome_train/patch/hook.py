@@ -1,13 +1,14 @@
 """Token-level knob: set ``model.keep_rate`` (and ``model.attn_keep``) at each epoch start.
 
-The schedule (1.0 during warm-up, then cosine to the target) is the lead's
+The schedule (1.0 during warm-up, then cosine to the target) is
 ``tome_train.schedule.keep_rate_at``; it depends only on the epoch, never on the
 total number of epochs, which keeps resumed runs identical to uninterrupted ones.
 """
 
 from __future__ import annotations
 
-from .hooks import Hook, TrainState
+from ..engine.hooks import Hook, TrainState
+from ..schedule import keep_rate_at
 
 
 class KeepRateHook(Hook):
@@ -28,8 +29,6 @@ class KeepRateHook(Hook):
         self.attn_keep = attn_keep
 
     def keep_rate_at(self, epoch: int) -> float:
-        from tome_train.schedule import keep_rate_at
-
         return float(keep_rate_at(float(epoch), self.target, self.warmup_epochs, self.decay_epochs))
 
     def on_epoch_start(self, state: TrainState) -> None:

@@ -213,6 +213,15 @@ def _check_model(model: Any) -> None:
             )
 
 
+def patchable(model: Any) -> bool:
+    """Whether :func:`apply_patch` accepts ``model`` (a timm ViT with a class token)."""
+    try:
+        _check_model(model)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def apply_patch(
     model: VisionTransformer,
     keep_rate: float = 1.0,

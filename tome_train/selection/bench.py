@@ -19,26 +19,22 @@ from typing import Any, Callable
 
 import torch
 
+from ..timing import synchronize
 from .sampler import ActiveSetSampler
 from .selector import ExampleSelector
 
 __all__ = ["tracker_overhead"]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _time(fn: Callable[[], None], device: torch.device, iters: int, repeats: int = 3) -> float:
     """Median over ``repeats`` of the mean seconds per call of ``fn``."""
     runs = []
     for _ in range(repeats):
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         for _ in range(iters):
             fn()
-        _sync(device)
+        synchronize(device)
         runs.append((time.perf_counter() - t0) / iters)
     return statistics.median(runs)
 
@@ -46,10 +42,9 @@ def _time(fn: Callable[[], None], device: torch.device, iters: int, repeats: int
 def _reference_step_s(
     model_name: str, batch: int, img_size: int | None, device: torch.device, iters: int
 ) -> float:
-    import timm
+    from ..models import create_model
 
-    kwargs = {"img_size": img_size} if img_size else {}
-    model = timm.create_model(model_name, num_classes=100, **kwargs).to(device).train()
+    model = create_model(model_name, img_size=img_size, num_classes=100).to(device).train()
     chans, _, default_size = model.default_cfg["input_size"]
     size = img_size or default_size
     x = torch.randn(batch, chans, size, size, device=device)

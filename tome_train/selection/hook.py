@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hooks import BatchResult, Hook, TrainState
+from ..engine.hooks import BatchResult, Hook, TrainState
 
 
 class SelectorHook(Hook):

@@ -1,0 +1,28 @@
+"""The model of ``tools/train.py``: building it and its dense FLOPs baseline."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch import nn
+
+from tome_train.engine.checkpoint import preserve_rng_state
+from tome_train.models import create_model
+
+
+def build_model(args: argparse.Namespace, num_classes: int, img_size: int) -> nn.Module:
+    """``--model`` with the run's classes, channels, input size (where the model takes one) and drop path."""
+    extra = {"drop_path_rate": args.drop_path} if args.drop_path else {}  # not every model has one
+    return create_model(args.model, img_size=img_size, arg="--model", num_classes=num_classes,
+                        in_chans=args.in_chans, **extra)
+
+
+def dense_forward_gflops(args: argparse.Namespace, num_classes: int, img_size: int) -> float:
+    """Forward GFLOPs/sample of a fresh *unpatched* model: the dense baseline of the ledger."""
+    from tome_train.flops import forward_gflops
+
+    with preserve_rng_state():
+        model = build_model(args, num_classes, img_size).eval()
+        with torch.no_grad():
+            return float(forward_gflops(model, (args.in_chans, img_size, img_size)))
