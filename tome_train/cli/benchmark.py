@@ -19,7 +19,7 @@ from ..attention import IMPLS
 from ..benchmark import benchmark_models, clone_model
 from ..flops import count_flops, default_input_size
 from ..models import create_model
-from .common import exits_on_bad_input, fraction, int_list
+from .common import exits_on_bad_input, fraction, int_list, one_line_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> dict:
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
-    args = build_parser().parse_args(argv)
+    args = one_line_errors(build_parser()).parse_args(argv)
     args.batch_size_given = any(a.startswith("--batch-size") for a in argv)
     if args.attn_only:
         out = run_attention(args)

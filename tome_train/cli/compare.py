@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .common import exits_on_bad_input, fraction
+from .common import exits_on_bad_input, fraction, one_line_errors
 from .compare_report import aggregate, backward_fraction, format_table, plot
 
 VARIANTS = ("dense", "static-random", "dynamic-random", "forgetting-swap", "infobatch", "seta", "tokens", "all")
@@ -165,7 +165,7 @@ def _parse_lists(parser: argparse.ArgumentParser, args: argparse.Namespace) -> t
 
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = one_line_errors(build_parser())
     args = parser.parse_args(argv)
     seeds, variants = _parse_lists(parser, args)
     if args.epochs is None:

@@ -13,7 +13,7 @@ from .. import patch
 from ..attention import IMPLS
 from ..flops import count_flops, default_input_size
 from ..models import create_model
-from .common import bounded, exits_on_bad_input, fraction, int_list
+from .common import bounded, exits_on_bad_input, fraction, int_list, one_line_errors
 
 DEFAULT_KEEP_RATE = 0.7
 
@@ -103,7 +103,7 @@ def flops_summary(args: argparse.Namespace) -> dict:
 
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = one_line_errors(build_parser()).parse_args(argv)
     out = flops_summary(args)
     if args.json:
         print(json.dumps(out))

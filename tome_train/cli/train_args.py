@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tome_train.attention import IMPLS
-from tome_train.cli.common import DefaultsHelpFormatter, bounded, fraction
+from tome_train.cli.common import DefaultsHelpFormatter, bounded, fraction, one_line_errors
 from tome_train.data.registry import DATASETS, default_in_chans
 from tome_train.engine.optim import OPTIMIZERS
 from tome_train.selection.policies import POLICY_NAMES
@@ -197,7 +197,7 @@ def _resolve_data_policy(parser: argparse.ArgumentParser, args: argparse.Namespa
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and cross-check arguments; errors go through ``parser.error`` naming the argument."""
-    parser = build_parser()
+    parser = one_line_errors(build_parser())
     args = parser.parse_args(argv)
     if args.dataset != "digits" and args.data_path is None:
         parser.error(f"--data-path is required for --dataset {args.dataset}")

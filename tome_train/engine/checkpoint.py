@@ -119,7 +119,7 @@ def load_checkpoint(path: str | Path) -> Any:
         raise ValueError(f"checkpoint {path} is corrupt or holds objects other than tensors and "
                          "plain containers") from None
     except Exception as err:  # torch raises RuntimeError, EOFError, KeyError, ... on damaged files
-        lines = str(err).strip().splitlines()
-        detail = f": {lines[0][:120]}" if lines else ""
+        first = str(err).strip().split(". ")[0].splitlines()
+        detail = f": {first[0][:120]}" if first and first[0] else ""
         raise ValueError(f"checkpoint {path} is truncated or not a torch checkpoint "
                          f"({type(err).__name__}{detail})") from None
