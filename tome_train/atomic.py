@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_save", "atomic_write", "atomic_write_text"]
+__all__ = ["atomic_save", "atomic_write", "atomic_write_bytes", "atomic_write_text"]
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
@@ -51,7 +51,11 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
+def atomic_write_bytes(data: bytes, path: str | Path) -> None:
+    """Write a binary file (an image, an archive) atomically."""
+    atomic_write(path, lambda f: f.write(data))
+
+
 def atomic_write_text(text: str, path: str | Path) -> None:
     """Write a text file (summary, logs) atomically, UTF-8."""
-    data = text.encode("utf-8")
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write_bytes(text.encode("utf-8"), path)

@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate on a fixed random subset of N test examples")
     g.add_argument("--subset", default=None, metavar="PATH",
                    help="train on these training-set indices only (torch.save'd LongTensor or dict "
-                        "with 'indices', .npy or .txt); the example-level options then apply within it")
+                        "with 'indices', .npy or .txt); the example-level options then apply within "
+                        "the subset, and hooks see positions in it")
     g.add_argument("--num-workers", type=bounded(int, "--num-workers", strictly_positive=False), default=0)
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", default=None, help="timm model name (default depends on --dataset)")

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_save, atomic_write_text
+from ..atomic import atomic_save, atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "atomic_save",
+    "atomic_write_bytes",
     "atomic_write_text",
     "capture_rng_state",
     "load_checkpoint",
