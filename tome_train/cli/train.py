@@ -34,11 +34,10 @@ import tome_train  # noqa: F401  (registers the project's timm models)
 from tome_train.cli.common import exits_on_bad_input
 from tome_train.cli.train_args import parse_args, resolve_defaults
 from tome_train.cli.train_checks import attention_level_report, check_model
-from tome_train.cli.train_model import build_model, dense_forward_gflops
+from tome_train.cli.train_model import build_criterion, build_model, dense_forward_gflops
 from tome_train.data import IndexedDataset, build_dataset, load_indices
 from tome_train.engine import (
     Hook,
-    PerSampleCrossEntropy,
     ShardedIndexSampler,
     Trainer,
     WarmupCosineSchedule,
@@ -61,21 +60,6 @@ from tome_train.models import default_img_size
 SUMMARY_NAME = "summary.json"
 # Arguments that may legitimately change when resuming.
 _RESUME_MUTABLE = {"epochs", "resume", "output_dir", "no_progress", "num_workers", "device"}
-
-
-def build_criterion(args: argparse.Namespace, num_classes: int) -> tuple[Any, Any]:
-    """Loss and optional ``timm.data.Mixup`` (which then applies the label smoothing)."""
-    if args.mixup > 0 or args.cutmix > 0:
-        from timm.data import Mixup
-
-        mixup = Mixup(
-            mixup_alpha=args.mixup,
-            cutmix_alpha=args.cutmix,
-            label_smoothing=args.smoothing,
-            num_classes=num_classes,
-        )
-        return PerSampleCrossEntropy(), mixup
-    return PerSampleCrossEntropy(args.smoothing), None
 
 
 def build_example_level(
