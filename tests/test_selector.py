@@ -183,7 +183,7 @@ def test_load_state_dict_validation() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"data_keep": 0.0}, r"data_keep must be a float in \(0, 1\]"),
+        ({"data_keep": 0.0}, r"data_keep must be in \(0, 1\]"),
         ({"data_keep": 1.5}, "data_keep"),
         ({"swap_every": 0}, "swap_every must be an int >= 1"),
         ({"swap_fraction": 0.0}, "swap_fraction"),

@@ -184,7 +184,8 @@ def _resolve_data_policy(parser: argparse.ArgumentParser, args: argparse.Namespa
         args.data_policy = "forgetting-swap" if args.data_keep < 1.0 else "full"
     args.random_subset = args.data_policy == "static-random"
     if args.data_policy in _KEEP_POLICIES and args.data_keep >= 1.0:
-        parser.error(f"--data-policy {args.data_policy} needs --data-keep < 1")
+        also = " (--random-subset)" if args.data_policy == "static-random" else ""
+        parser.error(f"--data-policy {args.data_policy}{also} needs --data-keep < 1")
     if args.data_policy not in _KEEP_POLICIES and args.data_keep < 1.0:
         parser.error(f"--data-keep applies to {', '.join(_KEEP_POLICIES)}, not --data-policy {args.data_policy}")
     loss_based = args.data_policy in ("infobatch", "seta")
