@@ -1,6 +1,8 @@
 """Data sets for training and evaluation (see :func:`build_dataset`)."""
 
+from .augment import Augmentation
 from .indexed import IndexedDataset
-from .registry import DATASETS, build_dataset, default_in_chans
+from .registry import DATASETS, build_dataset, default_in_chans, resolve_augmentation, skipped_files
 
-__all__ = ["DATASETS", "IndexedDataset", "build_dataset", "default_in_chans"]
+__all__ = ["DATASETS", "Augmentation", "IndexedDataset", "build_dataset", "default_in_chans", "resolve_augmentation",
+           "skipped_files"]
