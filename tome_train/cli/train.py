@@ -33,9 +33,10 @@ from torch.utils.data import DataLoader, Subset
 
 import tome_train  # noqa: F401  (registers the project's timm models)
 from tome_train.cli.common import exits_on_bad_input
+from tome_train.cli.data_args import imagefolder_notice, resolve_augmentation_args
 from tome_train.cli.train_args import parse_args, resolve_defaults
 from tome_train.cli.train_checks import attention_level_report, check_model
-from tome_train.data import IndexedDataset, build_dataset
+from tome_train.data import IndexedDataset, build_dataset, skipped_files
 from tome_train.engine import (
     FlopsLedgerHook,
     Hook,
@@ -199,8 +200,14 @@ def run(
     check_model(args)  # before the data loads
     img_size = args.img_size or model_img_size(args.model)
     args.img_size = img_size
-    train_set, num_classes = build_dataset(args.dataset, args.data_path, "train", img_size, args.in_chans)
+    augmentation = resolve_augmentation_args(args)
+    if rank == 0 and args.dataset == "imagefolder":
+        print(imagefolder_notice(args), flush=True)
+    train_set, num_classes = build_dataset(
+        args.dataset, args.data_path, "train", img_size, args.in_chans, augmentation=augmentation
+    )
     test_set, _ = build_dataset(args.dataset, args.data_path, "test", img_size, args.in_chans)
+    full_sets = (train_set, test_set)  # their skipped_files grow if a file fails mid-run
     if args.limit_train is not None and args.limit_train < len(train_set):
         train_set = Subset(train_set, fixed_subset(len(train_set), args.limit_train))
     if args.limit_test is not None and args.limit_test < len(test_set):
@@ -284,6 +291,7 @@ def run(
         "history": history,
         "args": trainer.args,
         "world_size": world,
+        "skipped_files": skipped_files(*full_sets),
     }
     if rank == 0:
         out = Path(args.output_dir)

@@ -12,6 +12,12 @@ from collections.abc import Sequence
 
 from tome_train.attention import IMPLS
 from tome_train.cli.common import DefaultsHelpFormatter, bounded, fraction
+from tome_train.cli.data_args import (
+    SMALL_IMAGE_FOLDER,
+    add_augmentation_arguments,
+    check_augmentation_args,
+    imagefolder_defaults,
+)
 from tome_train.data.registry import DATASETS, default_in_chans
 from tome_train.selection.policies import POLICY_NAMES
 
@@ -20,6 +26,7 @@ DEFAULT_MODELS = {
     "fashion-mnist": "deit_tiny_patch4_32",
     "cifar10": "deit_tiny_patch4_32",
     "imagefolder": "deit_small_patch16_224",
+    SMALL_IMAGE_FOLDER: "deit_tiny_patch4_32",  # folders of images <= 64 px: as the small built-in sets
 }
 # Digits is tiny (1,437 training images): small batches give enough steps for a
 # 4-epoch run inside the 5-epoch warm-up to learn; larger sets use DeiT's recipe.
@@ -69,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--limit-test", type=bounded(int, "--limit-test"), default=None,
                    help="evaluate on a fixed random subset of N test examples")
     g.add_argument("--num-workers", type=bounded(int, "--num-workers", strictly_positive=False), default=0)
+    add_augmentation_arguments(p)
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", default=None, help="timm model name (default depends on --dataset)")
     g.add_argument("--epochs", type=bounded(int, "--epochs"), default=30)
@@ -138,15 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_defaults(args: argparse.Namespace, world_size: int = 1) -> argparse.Namespace:
-    """Fill data-set dependent defaults (in place) and return ``args``."""
+    """Fill data-set dependent defaults (in place) and return ``args``.
+
+    An image folder is profiled first (size and mode of a sample of its images): a folder
+    of small images gets the defaults of the small built-in sets, grey images one channel.
+    """
+    key = imagefolder_defaults(args) if args.dataset == "imagefolder" else args.dataset
     if args.model is None:
-        args.model = DEFAULT_MODELS[args.dataset]
+        args.model = DEFAULT_MODELS[key]
     if args.in_chans is None:
         args.in_chans = default_in_chans(args.dataset)
     if args.batch_size is None:
-        args.batch_size = DEFAULT_BATCH.get(args.dataset, 128)
+        args.batch_size = DEFAULT_BATCH.get(key, 128)
     if args.lr is None:
-        args.lr = DEFAULT_LR.get(args.dataset, 5e-4 * args.batch_size * world_size / 512)
+        args.lr = DEFAULT_LR.get(key, 5e-4 * args.batch_size * world_size / 512)
     return args
 
 
@@ -186,4 +199,5 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     _resolve_data_policy(parser, args)
     if args.keep_rate_decay and args.keep_rate >= 1.0:
         parser.error("--keep-rate-decay needs --keep-rate < 1")
+    check_augmentation_args(parser, args)
     return args
