@@ -68,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset", choices=DATASETS, default="digits")
     g.add_argument("--data-path", default=None, help="folder/file of the data set (not digits)")
     g.add_argument("--img-size", type=bounded(int, "--img-size"), default=None,
-                   help="input size (default: the model's)")
+                   help="input size (default: the model's; with an image folder and the default "
+                        "model, the images' size rounded up to whole patches, 32 to 224)")
     g.add_argument("--in-chans", type=bounded(int, "--in-chans"), default=None,
-                   help="input channels (default: 1 for grey-scale sets, else 3)")
+                   help="input channels (default: 1 for grey-scale sets and folders of grey "
+                        "images, else 3)")
     g.add_argument("--limit-train", type=bounded(int, "--limit-train"), default=None,
                    help="use a fixed random subset of N training examples (same for every seed)")
     g.add_argument("--limit-test", type=bounded(int, "--limit-test"), default=None,
@@ -78,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-workers", type=bounded(int, "--num-workers", strictly_positive=False), default=0)
     add_augmentation_arguments(p)
     g = p.add_argument_group("model and optimisation")
-    g.add_argument("--model", default=None, help="timm model name (default depends on --dataset)")
+    g.add_argument("--model", default=None, help="timm model name (default depends on --dataset; for an image "
+                   "folder on its images' size: deit_tiny_patch4_32 up to 64 px, else deit_small_patch16_224)")
     g.add_argument("--epochs", type=bounded(int, "--epochs"), default=30)
     g.add_argument("--batch-size", type=bounded(int, "--batch-size"), default=None,
                    help="per-process batch size (default 32 for digits, else 128)")
