@@ -32,10 +32,11 @@ from torch.utils.data import DataLoader, Subset
 
 import tome_train  # noqa: F401  (registers the project's timm models)
 from tome_train.cli.common import exits_on_bad_input
+from tome_train.cli.data_args import imagefolder_notice, resolve_augmentation_args
 from tome_train.cli.train_args import parse_args, resolve_defaults
 from tome_train.cli.train_checks import attention_level_report, check_model
 from tome_train.cli.train_model import build_criterion, build_model, dense_forward_gflops
-from tome_train.data import IndexedDataset, build_dataset, load_indices
+from tome_train.data import IndexedDataset, build_dataset, load_indices, skipped_files
 from tome_train.engine import (
     Hook,
     ShardedIndexSampler,
@@ -153,13 +154,19 @@ def run(
     check_model(args)  # before the data loads
     img_size = args.img_size or default_img_size(args.model)
     args.img_size = img_size
+    augmentation = resolve_augmentation_args(args)
     if rank == 0:
+        if args.dataset == "imagefolder":
+            print(imagefolder_notice(args), flush=True)
         print(f"[train] {args.dataset}: model {args.model} at {img_size} px, {args.in_chans} channel(s); "
               f"{args.opt} lr {args.lr:g} weight decay {args.weight_decay:g}"
               f"{f' momentum {args.momentum:g}' if args.momentum is not None else ''}; "
               f"batch {args.batch_size}, {args.epochs} epochs", flush=True)
-    train_set, num_classes = build_dataset(args.dataset, args.data_path, "train", img_size, args.in_chans)
+    train_set, num_classes = build_dataset(
+        args.dataset, args.data_path, "train", img_size, args.in_chans, augmentation=augmentation
+    )
     test_set, _ = build_dataset(args.dataset, args.data_path, "test", img_size, args.in_chans)
+    full_sets = (train_set, test_set)  # their skipped_files grow if a file fails mid-run
     subset = None
     if args.subset is not None:
         subset = load_indices(args.subset, len(train_set), arg="--subset")
@@ -251,6 +258,7 @@ def run(
         "history": history,
         "args": trainer.args,
         "world_size": world,
+        "skipped_files": skipped_files(*full_sets),
     }
     if rank == 0:
         out = Path(args.output_dir)

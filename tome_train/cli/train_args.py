@@ -13,6 +13,12 @@ from pathlib import Path
 
 from tome_train.attention import IMPLS
 from tome_train.cli.common import DefaultsHelpFormatter, bounded, fraction, one_line_errors
+from tome_train.cli.data_args import (
+    SMALL_IMAGE_FOLDER,
+    add_augmentation_arguments,
+    check_augmentation_args,
+    imagefolder_defaults,
+)
 from tome_train.data.registry import DATASETS, default_in_chans
 from tome_train.engine.optim import OPTIMIZERS
 from tome_train.selection.policies import POLICY_NAMES
@@ -22,6 +28,7 @@ DEFAULT_MODELS = {
     "fashion-mnist": "deit_tiny_patch4_32",
     "cifar10": "deit_tiny_patch4_32",
     "imagefolder": "deit_small_patch16_224",
+    SMALL_IMAGE_FOLDER: "deit_tiny_patch4_32",  # folders of images <= 64 px: as the small built-in sets
 }
 # Digits is tiny (1,437 training images): small batches give enough steps for a
 # 4-epoch run inside the 5-epoch warm-up to learn; larger sets use DeiT's recipe.
@@ -66,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset", choices=DATASETS, default="digits")
     g.add_argument("--data-path", default=None, help="folder/file of the data set (not digits)")
     g.add_argument("--img-size", type=bounded(int, "--img-size"), default=None,
-                   help="input size (default: the model's)")
+                   help="input size (default: the model's; with an image folder and the default "
+                        "model, the images' size rounded up to whole patches, 32 to 224)")
     g.add_argument("--in-chans", type=bounded(int, "--in-chans"), default=None,
-                   help="input channels (default: 1 for grey-scale sets, else 3)")
+                   help="input channels (default: 1 for grey-scale sets and folders of grey "
+                        "images, else 3)")
     g.add_argument("--limit-train", type=bounded(int, "--limit-train"), default=None,
                    help="use a fixed random subset of N training examples (same for every seed)")
     g.add_argument("--limit-test", type=bounded(int, "--limit-test"), default=None,
@@ -78,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "with 'indices', .npy or .txt); the example-level options then apply within "
                         "the subset, and hooks see positions in it")
     g.add_argument("--num-workers", type=bounded(int, "--num-workers", strictly_positive=False), default=0)
+    add_augmentation_arguments(p)
     g = p.add_argument_group("model and optimisation")
-    g.add_argument("--model", default=None, help="timm model name (default depends on --dataset)")
+    g.add_argument("--model", default=None, help="timm model name (default depends on --dataset; for an image "
+                   "folder on its images' size: deit_tiny_patch4_32 up to 64 px, else deit_small_patch16_224)")
     g.add_argument("--epochs", type=bounded(int, "--epochs"), default=30)
     g.add_argument("--batch-size", type=bounded(int, "--batch-size"), default=None,
                    help="per-process batch size (default 32 for digits, else 128)")
@@ -152,18 +163,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_defaults(args: argparse.Namespace, world_size: int = 1) -> argparse.Namespace:
-    """Fill data-set dependent defaults (in place) and return ``args``."""
+    """Fill data-set dependent defaults (in place) and return ``args``.
+
+    An image folder is profiled first (size and mode of a sample of its images): a folder
+    of small images gets the defaults of the small built-in sets, grey images one channel.
+    """
+    key = imagefolder_defaults(args) if args.dataset == "imagefolder" else args.dataset
     if args.model is None:
-        args.model = DEFAULT_MODELS[args.dataset]
+        args.model = DEFAULT_MODELS[key]
     if args.in_chans is None:
         args.in_chans = default_in_chans(args.dataset)
     if args.batch_size is None:
-        args.batch_size = DEFAULT_BATCH.get(args.dataset, 128)
+        args.batch_size = DEFAULT_BATCH.get(key, 128)
     if args.lr is None:
         if args.opt == "sgd":
             args.lr = DEFAULT_SGD_LR
         else:
-            args.lr = DEFAULT_LR.get(args.dataset, 5e-4 * args.batch_size * world_size / 512)
+            args.lr = DEFAULT_LR.get(key, 5e-4 * args.batch_size * world_size / 512)
     if args.weight_decay is None:
         args.weight_decay = DEFAULT_WEIGHT_DECAY[args.opt]
     if args.momentum is None and args.opt == "sgd":
@@ -218,4 +234,5 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     _resolve_data_policy(parser, args)
     if args.keep_rate_decay and args.keep_rate >= 1.0:
         parser.error("--keep-rate-decay needs --keep-rate < 1")
+    check_augmentation_args(parser, args)
     return args

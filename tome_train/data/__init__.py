@@ -1,7 +1,9 @@
 """Data sets for training and evaluation (see :func:`build_dataset`)."""
 
+from .augment import Augmentation
 from .indexed import IndexedDataset
-from .registry import DATASETS, build_dataset, default_in_chans
+from .registry import DATASETS, build_dataset, default_in_chans, resolve_augmentation, skipped_files
 from .subset import load_indices, save_indices
 
-__all__ = ["DATASETS", "IndexedDataset", "build_dataset", "default_in_chans", "load_indices", "save_indices"]
+__all__ = ["DATASETS", "Augmentation", "IndexedDataset", "build_dataset", "default_in_chans", "load_indices",
+           "resolve_augmentation", "save_indices", "skipped_files"]

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .augment import BUILTIN_TENSOR_DEFAULTS, TENSOR, Augmentation
 from .tensor_dataset import TensorImageDataset, match_channels, resize_images
 
 NUM_CLASSES = 10
@@ -83,11 +84,15 @@ def load_cifar10_arrays(data_path: str | Path, split: str) -> tuple[torch.Tensor
 
 
 def build_cifar10(
-    data_path: str | Path, split: str, img_size: int = 32, in_chans: int = 3, augment: bool = False
+    data_path: str | Path, split: str, img_size: int = 32, in_chans: int = 3, augment: bool = False,
+    augmentation: Augmentation | None = None,
 ) -> Dataset:
-    """CIFAR-10 as an in-memory tensor data set (crop+flip augmentation when ``augment``)."""
+    """CIFAR-10 as an in-memory tensor data set (when ``augment``: random crop with 4 px
+    zero padding and horizontal flips, unless ``augmentation`` says otherwise)."""
+    aug = (augmentation or Augmentation()).resolve(TENSOR, BUILTIN_TENSOR_DEFAULTS["cifar10"])
     images, labels = load_cifar10_arrays(data_path, split)
     images = match_channels(resize_images(images, img_size), in_chans)
     mean = MEAN if in_chans == 3 else (sum(MEAN) / 3,) * in_chans
     std = STD if in_chans == 3 else (sum(STD) / 3,) * in_chans
-    return TensorImageDataset(images, labels, mean=mean, std=std, augment=augment)
+    return TensorImageDataset(images, labels, mean=mean, std=std, augment=augment, padding=aug.crop_pad,  # type: ignore[arg-type]
+                              hflip=aug.hflip, vflip=aug.vflip)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
+from .augment import BUILTIN_TENSOR_DEFAULTS, TENSOR, Augmentation
 from .tensor_dataset import TensorImageDataset, match_channels, resize_images
 
 NUM_CLASSES = 10
@@ -35,13 +36,18 @@ def _split_indices() -> tuple[list[int], list[int], torch.Tensor, torch.Tensor]:
     return sorted(train_idx), sorted(test_idx), images, labels
 
 
-def build_digits(split: str, img_size: int = 16, in_chans: int = 1) -> Dataset:
+def build_digits(
+    split: str, img_size: int = 16, in_chans: int = 1, augment: bool | None = None,
+    augmentation: Augmentation | None = None,
+) -> Dataset:
     """Deterministic stratified 80/20 split, upsampled (bilinear) to ``img_size``.
 
     Normalisation uses the training split's mean and standard deviation, so train
     and test share one transform. There is no augmentation: the images are too
-    small for crops to preserve the digit, and the runs are meant to be short.
+    small for crops to preserve the digit, and the runs are meant to be short; an
+    ``augmentation`` that sets crop padding or flips turns it on for the training split.
     """
+    aug = (augmentation or Augmentation()).resolve(TENSOR, BUILTIN_TENSOR_DEFAULTS["digits"])
     train_idx, test_idx, images, labels = _split_indices()
     images = resize_images(images.unsqueeze(1), img_size).clamp_(0.0, 1.0)
     images = match_channels(images, in_chans)
@@ -53,5 +59,8 @@ def build_digits(split: str, img_size: int = 16, in_chans: int = 1) -> Dataset:
         labels[chosen],
         mean=[mean] * in_chans,
         std=[std] * in_chans,
-        augment=False,
+        augment=split == "train" if augment is None else augment,
+        padding=aug.crop_pad,  # type: ignore[arg-type]
+        hflip=aug.hflip,  # type: ignore[arg-type]
+        vflip=aug.vflip,  # type: ignore[arg-type]
     )

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .augment import BUILTIN_TENSOR_DEFAULTS, TENSOR, Augmentation
 from .tensor_dataset import TensorImageDataset, match_channels, resize_images
 
 NUM_CLASSES = 10
@@ -63,9 +64,15 @@ def _locate(data_path: Path, split: str) -> tuple[Path, Path]:
 
 
 def build_fashion_mnist(
-    data_path: str | Path, split: str, img_size: int = 32, in_chans: int = 1, augment: bool = False
+    data_path: str | Path, split: str, img_size: int = 32, in_chans: int = 1, augment: bool = False,
+    augmentation: Augmentation | None = None,
 ) -> Dataset:
-    """Decode once to a uint8 tensor, resized (bilinear) to ``img_size`` at load time."""
+    """Decode once to a uint8 tensor, resized (bilinear) to ``img_size`` at load time.
+
+    Training augmentation: random crop with 4 px zero padding and horizontal flips,
+    unless ``augmentation`` says otherwise.
+    """
+    aug = (augmentation or Augmentation()).resolve(TENSOR, BUILTIN_TENSOR_DEFAULTS["fashion-mnist"])
     images_path, labels_path = _locate(Path(data_path), split)
     images = read_idx(images_path)
     labels = read_idx(labels_path)
@@ -82,4 +89,7 @@ def build_fashion_mnist(
         mean=[MEAN] * in_chans,
         std=[STD] * in_chans,
         augment=augment,
+        padding=aug.crop_pad,  # type: ignore[arg-type]
+        hflip=aug.hflip,  # type: ignore[arg-type]
+        vflip=aug.vflip,  # type: ignore[arg-type]
     )

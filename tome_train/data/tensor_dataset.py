@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .augment import augment_tensor
+
 
 def match_channels(images: torch.Tensor, in_chans: int) -> torch.Tensor:
     """Convert ``N x C x H x W`` images to ``in_chans`` channels (repeat grey, average colour)."""
@@ -44,8 +46,9 @@ def resize_images(images: torch.Tensor, img_size: int, chunk: int = 4096) -> tor
 class TensorImageDataset(Dataset):
     """Images held as one tensor (uint8 in [0, 255] or float in [0, 1]) plus int labels.
 
-    ``augment`` applies random crop with zero padding and horizontal flip, the usual
-    recipe for 32x32 data; normalisation with ``mean``/``std`` always runs.
+    ``augment`` applies random crop with ``padding`` pixels of zero padding and flips
+    (horizontal with probability ``hflip``, vertical with ``vflip``), the usual recipe
+    for 32x32 data; normalisation with ``mean``/``std`` always runs.
     """
 
     def __init__(
@@ -56,6 +59,8 @@ class TensorImageDataset(Dataset):
         std: Sequence[float],
         augment: bool = False,
         padding: int = 4,
+        hflip: float = 0.5,
+        vflip: float = 0.0,
     ) -> None:
         if images.ndim != 4:
             raise ValueError(f"expected N x C x H x W images, got shape {tuple(images.shape)}")
@@ -70,6 +75,8 @@ class TensorImageDataset(Dataset):
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
         self.augment = augment
         self.padding = padding
+        self.hflip = hflip
+        self.vflip = vflip
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -79,21 +86,9 @@ class TensorImageDataset(Dataset):
             return image.float().div_(255.0)
         return image.float()
 
-    def _augment(self, image: torch.Tensor) -> torch.Tensor:
-        _, height, width = image.shape
-        pad = self.padding
-        if pad > 0:
-            image = F.pad(image, (pad, pad, pad, pad))
-            top = int(torch.randint(0, 2 * pad + 1, (1,)).item())
-            left = int(torch.randint(0, 2 * pad + 1, (1,)).item())
-            image = image[:, top : top + height, left : left + width]
-        if torch.rand(()).item() < 0.5:
-            image = image.flip(-1)
-        return image
-
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self._to_unit(self.images[index])
         if self.augment:
-            image = self._augment(image)
+            image = augment_tensor(image, self.padding, self.hflip, self.vflip)
         image = (image - self.mean) / self.std
         return image, int(self.targets[index])
