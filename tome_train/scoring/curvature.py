@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .error_norms import as_float
+
 __all__ = ["draw_probes", "input_curvature"]
 
 DEFAULT_PROBES = 10
@@ -71,7 +73,7 @@ def input_curvature(
     points = points.reshape(-1, *images.shape[1:]).detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(points)
-        loss = F.cross_entropy(logits.float(), targets.long().repeat(n + 1), reduction="sum")
+        loss = F.cross_entropy(as_float(logits), targets.long().repeat(n + 1), reduction="sum")
         (grads,) = torch.autograd.grad(loss, points)
     grads = grads.reshape(n + 1, batch, -1)
     return (grads[1:] - grads[:1]).norm(dim=-1).mean(dim=0)

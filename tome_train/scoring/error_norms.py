@@ -16,7 +16,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["cross_entropy", "el2n", "error_vectors", "grand_last_layer"]
+__all__ = ["as_float", "cross_entropy", "el2n", "error_vectors", "grand_last_layer"]
+
+
+def as_float(tensor: torch.Tensor) -> torch.Tensor:
+    """At least float32 (half-precision outputs are upcast; float64 stays float64)."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
 
 
 def _check(logits: torch.Tensor, targets: torch.Tensor) -> None:
@@ -29,7 +34,7 @@ def _check(logits: torch.Tensor, targets: torch.Tensor) -> None:
 def error_vectors(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """``softmax(logits) - one_hot(targets)``: the cross-entropy gradient w.r.t. the logits."""
     _check(logits, targets)
-    probs = logits.float().softmax(dim=-1)
+    probs = as_float(logits).softmax(dim=-1)
     return probs - F.one_hot(targets.long(), probs.shape[-1]).to(probs.dtype)
 
 
@@ -47,11 +52,11 @@ def grand_last_layer(
     """
     if features.dim() != 2 or features.shape[0] != logits.shape[0]:
         raise ValueError(f"features must be [B, D] with B={logits.shape[0]}, got {tuple(features.shape)}")
-    squared = features.float().pow(2).sum(dim=-1) + (1.0 if bias else 0.0)
+    squared = as_float(features).pow(2).sum(dim=-1) + (1.0 if bias else 0.0)
     return el2n(logits, targets) * squared.sqrt()
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-sample cross-entropy, ``[B]``."""
     _check(logits, targets)
-    return F.cross_entropy(logits.float(), targets.long(), reduction="none")
+    return F.cross_entropy(as_float(logits), targets.long(), reduction="none")

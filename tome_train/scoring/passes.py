@@ -71,7 +71,7 @@ def _outputs(model: nn.Module, head: nn.Module | None, images: torch.Tensor) -> 
     captured: list[torch.Tensor] = []
     handle = head.register_forward_pre_hook(lambda module, args: captured.append(args[0])) if head else None
     try:
-        logits = model(images).float()
+        logits = model(images)
     finally:
         if handle is not None:
             handle.remove()

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import torch
 
+from .error_norms import as_float
+
 __all__ = ["entropy", "least_confidence", "margin"]
 
 
 def _probs(logits: torch.Tensor) -> torch.Tensor:
     if logits.dim() != 2 or logits.shape[-1] < 2:
         raise ValueError(f"logits must be [B, C] with C >= 2, got shape {tuple(logits.shape)}")
-    return logits.float().softmax(dim=-1)
+    return as_float(logits).softmax(dim=-1)
 
 
 def least_confidence(logits: torch.Tensor) -> torch.Tensor:
@@ -32,6 +34,6 @@ def margin(logits: torch.Tensor) -> torch.Tensor:
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
     """``-sum_c p_c log p_c`` (nats), ``[B]``; exact 0 for a one-hot softmax."""
-    log_probs = logits.float().log_softmax(dim=-1)
+    log_probs = as_float(logits).log_softmax(dim=-1)
     probs = _probs(logits)
     return -(probs * log_probs).sum(dim=-1)
