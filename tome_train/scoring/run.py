@@ -40,16 +40,29 @@ _CACHE_VERSION = 1
 _RESERVED = ("--seed", "--output-dir", "--resume")
 
 
+def _default_img_size(model: str) -> int:
+    try:  # the one model factory, where the engine has it
+        from tome_train.models import default_img_size
+    except ImportError:
+        from ..cli.train import model_img_size as default_img_size
+    return int(default_img_size(model))
+
+
 def scoring_dataset(train_argv: Sequence[str]) -> tuple[Any, Dataset]:
     """``(resolved training arguments, unaugmented training set)`` for ``train_argv``: the
-    set the run trains on (same ``--limit-train`` subset, same order), without augmentation."""
-    from ..cli.train import fixed_subset, model_img_size
+    set the run trains on (same ``--subset`` / ``--limit-train`` selection, same order, as
+    ``tome_train.cli.train.run`` builds it), without augmentation."""
+    from ..cli.train import fixed_subset
     from ..cli.train_args import parse_args, resolve_defaults
     from ..data import build_dataset
 
     args = resolve_defaults(parse_args(list(train_argv)), 1)
-    img_size = args.img_size or model_img_size(args.model)
+    img_size = args.img_size or _default_img_size(args.model)
     dataset, _ = build_dataset(args.dataset, args.data_path, "train", img_size, args.in_chans, augment=False)
+    if getattr(args, "subset", None) is not None:
+        from ..data.subset import load_indices
+
+        dataset = Subset(dataset, load_indices(args.subset, len(dataset), arg="--subset").tolist())
     if args.limit_train is not None and args.limit_train < len(dataset):
         dataset = Subset(dataset, fixed_subset(len(dataset), args.limit_train))
     return args, dataset
