@@ -159,6 +159,16 @@ class ForgettingTracker:
         self._ever_buf.index_fill_(0, torch.where(c, s, self._sink), True)
         self._first_buf.index_copy_(0, torch.where(first & untouched, s, self._sink), c)
 
+    def observe(self, batch: Any) -> None:
+        """Record one training batch (anything with ``indices``, ``logits`` and ``targets``,
+        e.g. the engine's ``BatchResult``): correct means ``argmax(logits) == targets``.
+
+        The selector's hook and the forgetting scorer both feed batches through here, so
+        both count the same events.
+        """
+        correct = batch.logits.argmax(dim=-1) == batch.targets
+        self.update(batch.indices.to(correct.device), correct)
+
     # ------------------------------------------------------------------ per epoch
     def end_epoch(self) -> None:
         """Merge this epoch's presentations across ranks (no-op merge in one process)."""

@@ -1,10 +1,11 @@
-"""Example-level knob: feed per-example correctness to the ``ExampleSelector``.
+"""Example-level knob: feed each training batch to the ``ExampleSelector``'s score source.
 
-"Correct" means ``argmax(logits) == original label``. Under mixup/cutmix the
-logits answer a mixed image, yet we still compare with the example's own label:
-the selector tracks how well *this* example is learnt, and the dominant component
-of a mixed image is the original one for most of the mixing distribution. Runs
-that need exact forgetting statistics should disable mixup/cutmix.
+With the default source (forgetting), a sample counts as correct when
+``argmax(logits) == original label``. Under mixup/cutmix the logits answer a mixed
+image, yet we still compare with the example's own label: the selector tracks how well
+*this* example is learnt, and the dominant component of a mixed image is the original
+one for most of the mixing distribution. Runs that need exact forgetting statistics
+should disable mixup/cutmix.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ class SelectorHook(Hook):
         self.selector = selector
 
     def on_batch_end(self, state: TrainState, batch: BatchResult) -> None:
-        correct = batch.logits.argmax(dim=-1) == batch.targets
-        self.selector.update(batch.indices.to(correct.device), correct)
+        self.selector.observe(batch)
 
     def on_epoch_end(self, state: TrainState) -> None:
         swapped = self.selector.end_epoch(state.epoch)

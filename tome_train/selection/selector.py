@@ -13,7 +13,8 @@ Semantics chosen here (all decisions identical on every rank):
   rank (the Tri-Level reference seeds per rank, so ranks can train on different subsets).
   The generator state is checkpointed, so a resumed run continues exactly.
 * Drop: at each swap, the ``swap_n`` active examples with the fewest forgetting events in
-  the window since the last swap. Ties are broken by a random permutation drawn from the
+  the window since the last swap (or, with another ``score_source``, the lowest window
+  scores). Ties are broken by a random permutation drawn from the
   generator. Examples never predicted correctly score ``+inf`` and are never dropped; if
   fewer than ``swap_n`` examples have a finite score, fewer are swapped.
 * Restore policy: FIFO. The removed pool is ordered by removal epoch (the initial random
@@ -64,6 +65,12 @@ class ExampleSelector:
         swap_n: examples exchanged per swap, in ``[0, removed_count]``.
         seed: seeds the initial removal, tie-breaks and restore order (not the rank).
         device: where the forgetting statistics live (the training device).
+        score_source: per-sample online scores that decide the swaps; default a
+            :class:`ForgettingTracker`. Any object with the tracker's interface works:
+            ``observe(batch)`` per training batch, ``end_epoch()`` (merges ranks),
+            ``window_scores()`` (float ``[num_samples]``, higher = more important, ``+inf``
+            never dropped), ``reset_window()``, ``state_dict()`` / ``load_state_dict()``
+            (e.g. :func:`tome_train.scoring.online_score_source`).
     """
 
     def __init__(
@@ -75,6 +82,7 @@ class ExampleSelector:
         swap_n: int | None = None,
         seed: int = 0,
         device: torch.device | str = "cpu",
+        score_source: Any = None,
     ) -> None:
         self.num_samples = _check_int("num_samples", num_samples, 1)
         self.data_keep = check_fraction(data_keep, "data_keep")
@@ -91,7 +99,8 @@ class ExampleSelector:
                 f"got {swap_n!r}"
             )
         self.swap_n = swap_n if self.removed_count else 0
-        self.tracker = ForgettingTracker(num_samples, device)
+        # ``tracker``: the score source (the name predates other sources)
+        self.tracker = ForgettingTracker(num_samples, device) if score_source is None else score_source
         self.swaps = 0
         self.last_epoch = -1
         self._generator = torch.Generator().manual_seed(self.seed)
@@ -138,6 +147,10 @@ class ExampleSelector:
     def update(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
         """Record one batch of predictions (see ``ForgettingTracker.update``)."""
         self.tracker.update(indices, correct)
+
+    def observe(self, batch: Any) -> None:
+        """Record one training batch (``indices``, ``logits``, ``targets``) in the score source."""
+        self.tracker.observe(batch)
 
     def end_epoch(self, epoch: int) -> bool:
         """Merge statistics across ranks; swap if ``epoch`` (0-based) ends a swap period.

@@ -1,0 +1,5 @@
+"""Per-sample scores over a training set (see tome_train.cli.score)."""
+from tome_train.cli.score import main
+
+if __name__ == "__main__":
+    main()
