@@ -41,6 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker", action="store_true",
                    help="time the example-level bookkeeping (forgetting tracker) against a train step of --model")
     p.add_argument("--num-samples", type=int, default=50000, help="training-set size for --tracker")
+    g = p.add_argument_group("coreset selection")
+    g.add_argument("--coreset", action="store_true",
+                   help="time tome_train.coreset.select (herding, k-center) choosing --budget of "
+                        "--num-samples x --dim random features; each run in a fresh process")
+    g.add_argument("--coreset-methods", default="herding,kcenter",
+                   help="comma-separated, of tome_train.coreset.bench.CASES")
+    g.add_argument("--dim", type=int, default=512, help="feature dimension for --coreset")
+    g.add_argument("--budget", type=int, default=5000, help="coreset size for --coreset")
+    g.add_argument("--repeats", type=int, default=3, help="runs per method for --coreset")
     g = p.add_argument_group("attention level")
     g.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
                    help="fraction of key blocks kept per query block (attention level)")
@@ -144,6 +153,15 @@ def main(argv: list[str] | None = None) -> int:
               f"N={out['tokens']} keep {out['attn_keep']}: dense {out['dense_ms']:.1f} ms, "
               f"{out['impl']} {out['sparse_ms']:.1f} ms, speed-up {out['speedup']:.2f}x, "
               f"max err {out['max_err']:.1e}")
+        return 0
+    if args.coreset:
+        from ..coreset.bench import coreset_benchmark
+
+        methods = tuple(m.strip() for m in args.coreset_methods.split(",") if m.strip())
+        out = coreset_benchmark(methods, args.num_samples, args.dim, args.budget, repeats=args.repeats)
+        print(json.dumps(out) if args.json else "; ".join(
+            f"{m}: {r['best_s']:.2f} s best of {args.repeats}, extra peak {r['extra_peak_mb']:.0f} MB"
+            for m, r in out["methods"].items()))
         return 0
     if args.tracker:
         out = run_tracker(args)
