@@ -221,7 +221,7 @@ def run(
         criterion=criterion, train_loader=train_loader, test_loader=test_loader, device=device,
         hooks=hooks, output_dir=args.output_dir, args=_json_args(args), mixup_fn=mixup_fn,
         amp=not args.no_amp, clip_grad=args.clip_grad, progress=not args.no_progress,
-        is_main=rank == 0,
+        is_main=rank == 0, eval_every=args.eval_every,
     )
     if args.resume:
         checkpoint = trainer.resume(args.resume)  # last: restores the RNG states

@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=bounded(int, "--epochs"), default=30)
     g.add_argument("--batch-size", type=bounded(int, "--batch-size"), default=None,
                    help="per-process batch size (default 32 for digits, else 128)")
+    g.add_argument("--eval-every", type=bounded(int, "--eval-every"), default=1,
+                   help="test every N epochs and after the last one")
     g.add_argument("--eval-batch-size", type=bounded(int, "--eval-batch-size"), default=256)
     g.add_argument("--lr", type=bounded(float, "--lr"), default=None,
                    help="peak LR (default adamw: 4e-3 for digits, else 5e-4 * global batch / 512; sgd: 0.01)")

@@ -68,7 +68,10 @@ class Trainer:
         clip_grad: float | None = None,
         progress: bool = False,
         is_main: bool = True,
+        eval_every: int = 1,
     ) -> None:
+        if eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {eval_every}")
         names = [hook.name for hook in hooks]
         if len(set(names)) != len(names):
             raise ValueError(f"hook names must be unique, got {names}")
@@ -87,6 +90,9 @@ class Trainer:
         self.clip_grad = clip_grad
         self.progress = progress and is_main
         self.is_main = is_main
+        #: test every this many epochs and after the last one (short runs on tiny sets
+        #: would otherwise spend most of their time testing)
+        self.eval_every = eval_every
         self.state = TrainState(model=model, device=device, num_samples=len(train_loader.dataset))
         self.start_epoch = 0
         self.history: list[dict[str, Any]] = []
@@ -204,7 +210,8 @@ class Trainer:
             )
             for hook in self.hooks:
                 hook.on_epoch_end(state)
-            eval_stats = self.evaluate()
+            last = epoch == epochs - 1
+            eval_stats = self.evaluate() if last or (epoch + 1) % self.eval_every == 0 else {}
             row: dict[str, Any] = {
                 "epoch": epoch,
                 "lr": self.optimizer.param_groups[0]["lr"],

@@ -1,0 +1,68 @@
+"""Tables and the plot of ``tools/coreset.py`` (top-1 per method and budget)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (as the condensation papers report them)."""
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _budget_key(row: dict[str, Any]) -> str:
+    return f"ipc{row['ipc']}" if "ipc" in row else f"frac{row['fraction']:g}"
+
+
+def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{method: {"ipc1": {method, budget, top1_mean, top1_std, top1, select_s, score_s, ...}}}``."""
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        mean, std = mean_std(row["top1"])
+        table.setdefault(row["method"], {})[_budget_key(row)] = {
+            **row, "top1_mean": mean, "top1_std": std, "runs": len(row["top1"]),
+        }
+    return table
+
+
+def format_table(report: dict[str, Any]) -> str:
+    results = report["results"]
+    budgets = list(dict.fromkeys(key for per in results.values() for key in per))
+    lines = [f"{'method':<16}" + "".join(f"{b:>16}" for b in budgets)]
+    for method, per in results.items():
+        cells = [f"{per[b]['top1_mean']:7.2f} ± {per[b]['top1_std']:5.2f}" if b in per else "-" for b in budgets]
+        lines.append(f"{method:<16}" + "".join(f"{c:>16}" for c in cells))
+    lines.append(f"{'whole data':<16}{report['whole_data']['top1']:>16.2f}")
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Top-1 against budget, one line per method, the whole-data top-1 dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    by_ipc = True
+    for method, per in report["results"].items():
+        rows = sorted(per.values(), key=lambda r: r["budget"])
+        by_ipc = "ipc" in rows[0]
+        x = [r["ipc"] if by_ipc else r["fraction"] for r in rows]
+        ax.errorbar(x, [r["top1_mean"] for r in rows], yerr=[r["top1_std"] for r in rows],
+                    marker="o", capsize=3, label=method)
+    ax.axhline(report["whole_data"]["top1"], color="grey", linestyle="--", label="whole data")
+    if by_ipc:
+        ax.set_xscale("log")
+    ax.set_xlabel("images per class" if by_ipc else "fraction of the training set")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title(f"{report['dataset']}, {report['model']}: {report['models']} nets x "
+                 f"{len(report['seeds'])} selections, {report['eval_epochs']} ep", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
