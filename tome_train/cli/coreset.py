@@ -198,7 +198,7 @@ def choose(rule: str, kind: str, value: float, seed: int, features: torch.Tensor
     across classes in proportion to their sizes."""
     from ..coreset import select
 
-    num_classes = int(labels.max()) + 1
+    num_classes = int(torch.unique(labels).numel())
     if kind == "ipc":
         budget, balance = int(value) * num_classes, True
     else:

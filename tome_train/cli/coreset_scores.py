@@ -21,8 +21,8 @@ def check_scores(names: list[str]) -> None:
     """Raise ``ValueError`` naming ``--methods`` when a score cannot be computed here."""
     scoring = _scoring()
     if scoring is None:
-        raise ValueError(f"--methods {','.join(names)}: score-based methods need tome_train.scoring, "
-                         "which this checkout lacks (available: random, herding, kcenter)")
+        raise ValueError(f"--methods {','.join(names)}: not random, herding or kcenter, and the score-based "
+                         "methods need tome_train.scoring, which this checkout lacks")
     known = set(getattr(scoring, "METHODS", ()))
     unknown = [n for n in names if n not in known]
     if unknown:

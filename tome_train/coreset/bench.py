@@ -63,8 +63,12 @@ def coreset_benchmark(
     classes: int = 10,
     repeats: int = 3,
     threads: int = 0,
+    fresh_process: bool = True,
 ) -> dict[str, Any]:
-    """Seconds (each repeat, and the best) and extra peak memory of ``select`` per method."""
+    """Seconds (each repeat, and the best) and extra peak memory of ``select`` per method.
+
+    ``fresh_process=False`` measures in this process (quick, but the memory figure then
+    only shows growth beyond this process's earlier peak)."""
     unknown = [m for m in methods if m not in CASES]
     if unknown:
         raise ValueError(f"methods: unknown {unknown}; choose from {', '.join(CASES)}")
@@ -74,6 +78,9 @@ def coreset_benchmark(
     for case in methods:
         runs = []
         for _ in range(repeats):
+            if not fresh_process:
+                runs.append(_measure(case, num, dim, budget, classes, threads))
+                continue
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
                 runs.append(pool.submit(_measure, case, num, dim, budget, classes, threads).result())
         seconds = [r["seconds"] for r in runs]

@@ -1,0 +1,108 @@
+"""tools/coreset.py end to end on digits (tiny epochs), its bad-input errors, the embedding
+hook and the engine's --eval-every that the protocol relies on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+from tome_train.cli import coreset as coreset_cli
+from tome_train.cli.train import main as train_main
+from tome_train.coreset.embed import EmbeddingHook, embed
+from tome_train.data import build_dataset
+from tome_train.engine.hooks import TrainState
+
+FAST = ["--dataset", "digits", "--img-size", "8", "--embed-epochs", "1", "--eval-epochs", "2",
+        "--models", "1", "--train-args", "--limit-test 60"]
+
+
+def test_tool_writes_json_and_png_and_reuses_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "c"
+    argv = [*FAST, "--methods", "random,herding,kcenter", "--ipc", "1,2", "--output-dir", str(out)]
+    assert coreset_cli.main(argv) == 0
+    report = json.loads((out / "coreset.json").read_text())
+    assert (out / "coreset.png").stat().st_size > 0
+    assert 0 <= report["whole_data"]["top1"] <= 100
+    for method in ("random", "herding", "kcenter"):
+        for ipc in (1, 2):
+            row = report["results"][method][f"ipc{ipc}"]
+            assert row["method"] == method and row["budget"] == 10 * ipc and len(row["top1"]) == 1
+            assert {"top1_mean", "top1_std", "select_s", "score_s"} <= set(row)
+            indices = torch.load(out / method / f"ipc{ipc}" / "seed0" / "indices.pt", weights_only=True)["indices"]
+            summary = json.loads((out / method / f"ipc{ipc}" / "seed0" / "model0" / "summary.json").read_text())
+            assert summary["num_train"] == 10 * ipc == indices.numel()
+    capsys.readouterr()
+    assert coreset_cli.main(argv) == 0
+    assert capsys.readouterr().err.count("(reused)") == 6
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--methods", "random", "--ipc", "0"], "--ipc"),
+        (["--methods", "nosuch"], "--methods"),
+        (["--methods", "ccs:"], "--methods"),
+        (["--ipc", "1", "--fractions", "0.5"], "--fractions"),
+        (["--fractions", "1.5"], "--fractions"),
+        (["--seeds", "a"], "--seeds"),
+        (["--models", "0"], "--models"),
+        (["--ipc", "1000"], "--ipc"),
+        (["--dataset", "fashion-mnist"], "--data-path"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv: list[str], needle: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        coreset_cli.main([*argv, "--output-dir", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err and "Traceback" not in err
+
+
+def test_method_specs() -> None:
+    assert coreset_cli.parse_method("kcenter") == ("kcenter", None)
+    assert coreset_cli.parse_method("forgetting") == ("hard", "forgetting")
+    assert coreset_cli.parse_method("ccs:el2n") == ("ccs", "el2n")
+    with pytest.raises(ValueError, match="--methods"):
+        coreset_cli.parse_method("middle:el2n")
+
+
+def test_embedding_hook_embeds_unaugmented_set_in_order() -> None:
+    data, _ = build_dataset("digits", None, "train", 8, 1, augment=False)
+    model = timm.create_model("convnet3", num_classes=10, in_chans=1, img_size=8)
+    model.train()
+    hook = EmbeddingHook(data, batch_size=100)
+    hook.on_train_end(TrainState(model=model, device=torch.device("cpu")))
+    assert hook.features.shape == (len(data), model.num_features) and model.training
+    assert torch.equal(hook.labels, torch.as_tensor(data.targets))
+    model.eval()
+    with torch.no_grad():
+        expected = model.forward_features(torch.stack([data[i][0] for i in (0, 500)]))
+    torch.testing.assert_close(hook.features[[0, 500]], expected)
+    with pytest.raises(ValueError, match="forward_features"):
+        embed(torch.nn.Linear(2, 2), data)
+
+
+def test_eval_every_tests_only_every_n_epochs_and_last(tmp_path: Path) -> None:
+    summary = train_main(["--dataset", "digits", "--model", "convnet3", "--img-size", "8", "--limit-train", "64",
+                          "--limit-test", "32", "--epochs", "3", "--eval-every", "2", "--no-progress",
+                          "--output-dir", str(tmp_path)])
+    assert ["top1" in row for row in summary["history"]] == [False, True, True]
+    assert summary["top1"] == summary["history"][-1]["top1"]
+
+
+def test_coreset_benchmark_reports_seconds_and_memory_per_method() -> None:
+    from tome_train.coreset.bench import coreset_benchmark
+
+    before = torch.get_num_threads()
+    out = coreset_benchmark(("herding", "kcenter", "random"), num=300, dim=8, budget=30, repeats=2,
+                            threads=1, fresh_process=False)
+    torch.set_num_threads(before)
+    assert set(out["methods"]) == {"herding", "kcenter", "random"} and out["budget"] == 30
+    assert all(len(r["seconds"]) == 2 and r["extra_peak_mb"] >= 0 for r in out["methods"].values())
+    with pytest.raises(ValueError, match="methods"):
+        coreset_benchmark(("nosuch",))
