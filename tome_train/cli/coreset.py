@@ -165,23 +165,32 @@ def train_or_reuse(argv: list[str], rerun: bool, hooks: tuple = (), subset_diges
     return summary, False
 
 
-def whole_data(args: argparse.Namespace, seed: int, out: Path, plain: Any
-               ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
-    """Train (or reuse) the whole-data network; return its summary and the embedding of
-    ``plain`` (the training set without augmentation)."""
+def whole_data(args: argparse.Namespace, seed: int, out: Path, plain: Any, scores: list[str]) -> dict[str, Any]:
+    """Train (or reuse) the whole-data network. Returns its ``summary``, the ``features`` and
+    ``labels`` of ``plain`` (the training set without augmentation) and the raw values of
+    the ``scores`` measured on the same run (with their extra ``score_s``)."""
     from ..coreset.embed import EmbeddingHook
+    from .coreset_scores import ScoreHooks
 
     run_dir = out / "whole" / f"seed{seed}"
-    feature_path = run_dir / "features.pt"
+    saved_path = run_dir / "features.pt"
     argv = protocol_args(args, args.embed_epochs, seed, run_dir)
-    hook = EmbeddingHook(plain)
+    if saved_path.exists() and not args.rerun:
+        saved = torch.load(saved_path, map_location="cpu", weights_only=True)
+        if not set(scores) <= set(saved["scores"]):
+            args_rerun = argparse.Namespace(**{**vars(args), "rerun": True})
+            _log(f"whole data: rerun to add scores {sorted(set(scores) - set(saved['scores']))}")
+            return whole_data(args_rerun, seed, out, plain, scores)
+    embedding = EmbeddingHook(plain)
+    scoring = ScoreHooks(scores, plain, seed)
     _log(f"whole data: train.py {' '.join(argv)}")
-    summary, reused = train_or_reuse(argv, args.rerun, (hook,), extra_file=feature_path)
-    if reused:
-        saved = torch.load(feature_path, map_location="cpu", weights_only=True)
-        return summary, saved["features"], saved["labels"]
-    atomic_save({"features": hook.features, "labels": hook.labels}, feature_path)
-    return summary, hook.features, hook.labels
+    summary, reused = train_or_reuse(argv, args.rerun, (embedding, *scoring.hooks), extra_file=saved_path)
+    if not reused:
+        values, seconds = scoring.results()
+        saved = {"features": embedding.features, "labels": embedding.labels, "scores": values,
+                 "score_s": seconds}
+        atomic_save(saved, saved_path)
+    return {"summary": summary, **saved}
 
 
 def _log(message: str) -> None:
@@ -229,14 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     plain = _plain_train_set(args)
     check_ipc(lists["budgets"], torch.as_tensor(plain.targets).long())
-    whole, features, labels = whole_data(args, lists["seeds"][0], out, plain)
+    run = whole_data(args, lists["seeds"][0], out, plain, lists["scores"])
+    whole, features, labels, score_s = run["summary"], run["features"], run["labels"], run["score_s"]
     _log(f"whole data: top-1 {whole['top1']:.2f}% after {args.embed_epochs} epochs; "
          f"embedding {tuple(features.shape)}")
-    scores, score_s = {}, {}
+    scores = {}
     if lists["scores"]:
-        from .coreset_scores import compute_scores
+        from .coreset_scores import importance
 
-        scores, score_s = compute_scores(lists["scores"], args, out)
+        scores = {name: importance(name, run["scores"][name]) for name in lists["scores"]}
     rows: list[dict[str, Any]] = []
     for method, (rule, score) in lists["methods"].items():
         for kind, value in lists["budgets"]:
@@ -257,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{' (reused)' if reused else ''}")
             rows.append({"method": method, "rule": rule, "score": score, kind: value, "budget": budget,
                          "top1": top1, "select_s": sum(select_s) / len(select_s),
-                         "score_s": score_s.get(score, 0.0)})
+                         "score_s": score_s.get(score, 0.0) if score else 0.0})
     report = {
         "dataset": args.dataset, "model": args.model, "img_size": args.img_size, "seeds": lists["seeds"],
         "models": args.models, "embed_epochs": args.embed_epochs, "eval_epochs": args.eval_epochs,
