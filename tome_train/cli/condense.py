@@ -18,7 +18,15 @@ from typing import Any
 import torch
 from torch.utils.data import TensorDataset
 
-from ..condense import METHODS, EvalProtocol, RealPool, SyntheticSet, dataset_tensors, evaluate_set, get_method
+from ..condense import (
+    METHODS,
+    EvalProtocol,
+    RealPool,
+    SyntheticSet,
+    dataset_tensors,
+    evaluate_set,
+    get_method,
+)
 from ..engine.checkpoint import atomic_write_text
 from .common import exits_on_bad_input
 
@@ -126,7 +134,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary.update(iterations=run_info["iterations"], sec_per_iteration=run_info["sec_per_iteration"],
                        condense_s=condense_s, final_loss=run_info["losses"][-1],
                        losses=run_info["losses"], config=condenser.config.as_dict(),
-                       cost=condenser.cost.summary(condenser.gflops_per_sample, condense_s))
+                       cost=condenser.cost.summary(condenser.gflops_per_sample, condense_s),
+                       details=condenser.details())
         config = condenser.config
     else:
         synthetic = loaded

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .augment import DEFAULT_STRATEGY, DiffAugment
@@ -65,6 +66,7 @@ class Condenser:
     def __init__(
         self, pool: RealPool, ipc: int, config: MethodConfig | None = None, model: str = "convnet3",
         init: str = "real", seed: int = 0, device: torch.device | str = "cpu",
+        model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         pool.check_ipc(ipc)
         if init not in INITS:
@@ -73,6 +75,7 @@ class Condenser:
         self.ipc = ipc
         self.config = (config or self.config_class()).resolve(ipc)
         self.model_name = model
+        self.model_kwargs = dict(model_kwargs or {})
         self.init = init
         self.seed = seed
         self.device = torch.device(device)
@@ -110,7 +113,7 @@ class Condenser:
     def new_network(self) -> nn.Module:
         """A freshly initialised matching network (seed drawn from the run's generator)."""
         return build_network(self.model_name, self.num_classes, self.image_shape, next_seed(self.generator),
-                             self.device)
+                             self.device, **self.model_kwargs)
 
     def class_images(self, c: int) -> torch.Tensor:
         return self.images[c * self.ipc:(c + 1) * self.ipc]
@@ -125,6 +128,24 @@ class Condenser:
         self.images.grad = grad
         self.optimizer.step()
 
+    def train_on_synthetic(self, net: nn.Module, optimizer: torch.optim.Optimizer, epochs: int,
+                           batch_size: int) -> None:
+        """``epochs`` passes over the (detached) synthetic set in shuffled batches, DSA per image if on."""
+        net.train()
+        images, labels = self.images.detach(), self.labels
+        for _ in range(epochs):
+            order = torch.randperm(images.shape[0], generator=self.generator).to(images.device)
+            for start in range(0, images.shape[0], batch_size):
+                index = order[start:start + batch_size]
+                x = images[index]
+                if self.augment:
+                    x = self.augment(x, self.generator)
+                loss = F.cross_entropy(net(x), labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                self.cost.forward_backward(x.shape[0])
+
     # ------------------------------------------------------------------ loop
     def step(self, iteration: int) -> float:
         """One iteration of the method; returns its matching loss."""
@@ -135,9 +156,13 @@ class Condenser:
         iterations = self.config.iterations if iterations is None else iterations
         if iterations < 1:
             raise ValueError(f"--iterations must be >= 1, got {iterations}")
+        import sys
+
         from tqdm import tqdm
 
-        bar = tqdm(range(iterations), desc=self.name, disable=not progress, dynamic_ncols=True)
+        # Redirected to a log: refresh rarely, the bar is one line rewritten with carriage returns.
+        bar = tqdm(range(iterations), desc=self.name, disable=not progress, dynamic_ncols=True,
+                   mininterval=0.1 if sys.stderr.isatty() else 10.0)
         start = time.perf_counter()
         for iteration in bar:
             loss = float(self.step(iteration))
@@ -148,8 +173,13 @@ class Condenser:
         return {"iterations": iterations, "seconds": seconds, "sec_per_iteration": seconds / iterations,
                 "losses": list(self.history)}
 
+    def details(self) -> dict[str, Any]:
+        """Method-specific facts about the run (loop counts, queue size, ...) for the report."""
+        return {}
+
     def synthetic_set(self, **recipe: Any) -> SyntheticSet:
-        recipe = {"method": self.name, "ipc": self.ipc, "model": self.model_name, "init": self.init,
+        recipe = {"method": self.name, "ipc": self.ipc, "model": self.model_name,
+                  "model_kwargs": self.model_kwargs, "init": self.init,
                   "seed": self.seed, "iterations": len(self.history), "partitions": self.partitions,
                   "image_shape": list(self.image_shape), "num_classes": self.num_classes,
                   "config": self.config.as_dict(), **recipe}

@@ -7,6 +7,8 @@ network neither depends on nor disturbs the global random state.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -18,9 +20,9 @@ def next_seed(generator: torch.Generator) -> int:
 
 def build_network(
     name: str, num_classes: int, image_shape: tuple[int, int, int], seed: int,
-    device: torch.device | str = "cpu", need_features: bool = True,
+    device: torch.device | str = "cpu", need_features: bool = True, **model_kwargs: Any,
 ) -> nn.Module:
-    """``timm.create_model(name)`` for ``image_shape`` (C, H, W), initialised under ``seed``."""
+    """``timm.create_model(name, **model_kwargs)`` for ``image_shape`` (C, H, W), initialised under ``seed``."""
     import timm
 
     import tome_train  # noqa: F401  (registers the project's models)
@@ -32,9 +34,10 @@ def build_network(
         torch.manual_seed(seed)
         try:
             model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=chans,
-                                      img_size=height)
+                                      img_size=height, **model_kwargs)
         except TypeError:  # models without an img_size argument are size-agnostic
-            model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=chans)
+            model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=chans,
+                                      **model_kwargs)
     if need_features:
         require_features(model, name)
     return model.to(device)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from .base import Condenser
+from .cafe import FeatureAlignment
+from .dc import GradientMatching
 from .dm import DistributionMatching
+from .dsa import SiameseGradientMatching
+from .idm import ImprovedDistributionMatching
 
 METHODS: dict[str, type[Condenser]] = {
-    "dm": DistributionMatching,
+    cls.name: cls
+    for cls in (GradientMatching, SiameseGradientMatching, DistributionMatching, FeatureAlignment,
+                ImprovedDistributionMatching)
 }
 
 
