@@ -120,3 +120,12 @@ def condense_test_no_features(pretrained: bool = False, **kwargs) -> nn.Module:
 def test_model_without_forward_features_is_rejected() -> None:
     with pytest.raises(ValueError, match="forward_features"):
         get_method("dm")(tiny_pool(), 1, model="condense_test_no_features")
+
+
+def test_cafe_inner_loop_capped_at_one_window_runs_without_probes() -> None:
+    condenser, _, _ = condense("cafe", iterations=1, max_inner_epochs=2, max_outer_steps=3)
+    (updates, epochs), = condenser.loop_counts
+    assert epochs == 2 * (updates - 1)
+    probes = 2 * 4 * updates  # one probe of 4 images x 2 classes per synthetic update only
+    real, synthetic, inner = updates * 2 * 8, updates * 2, epochs * 2
+    assert condenser.cost.forward_samples == real + synthetic + inner + probes
