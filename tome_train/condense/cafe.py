@@ -152,11 +152,14 @@ class FeatureAlignment(Condenser):
             if has_batch_norm(net):  # batch statistics over all classes, as published
                 blocks, real_emb = block_outputs(net, torch.cat(reals))
                 real_block_means = [_class_means(b, real_sizes) for b in blocks]
-            else:  # per class keeps the full-resolution activations small
-                per_class = [block_outputs(net, real) for real in reals]
-                real_block_means = [torch.stack([pc[0][i].mean(dim=0) for pc in per_class])
-                                    for i in range(len(per_class[0][0]))]
-                real_emb = torch.cat([pc[1] for pc in per_class])
+            else:  # one class at a time, reduced to means at once: full-resolution maps stay small
+                means, embeddings = [], []
+                for real in reals:
+                    blocks, emb = block_outputs(net, real)
+                    means.append([b.mean(dim=0) for b in blocks])
+                    embeddings.append(emb)
+                real_block_means = [torch.stack(layer) for layer in zip(*means)]
+                real_emb = torch.cat(embeddings)
         syn_blocks, syn_emb = block_outputs(net, torch.cat(syns))
         weights = self.layer_weights(len(syn_blocks))
         loss = self.images.new_zeros(())
