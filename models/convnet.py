@@ -4,7 +4,10 @@
 linear classifier over the flattened map. The default is the papers' ``ConvNet``:
 depth 3, width 128, instance norm (a ``GroupNorm`` with one group per channel, with
 affine weights, as their code builds it) and average pooling. The flattened size
-depends on the input size, so the constructor takes ``img_size``.
+depends on the input size, so the constructor takes ``img_size``. For 28x28 grey
+images (MNIST, Fashion-MNIST) the papers' code pads the first convolution by 3, so the
+maps are 32 -> 16 -> 8 -> 4 rather than 28 -> 14 -> 7 -> 3; ``stem_padding=None`` (the
+default) does the same.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class ConvNet(nn.Module):
         norm: str = "instance",
         pooling: str = "avg",
         drop_rate: float = 0.0,
+        stem_padding: int | None = None,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -53,10 +57,16 @@ class ConvNet(nn.Module):
         size = int(img_size[-1] if isinstance(img_size, (tuple, list)) else img_size)
         if pooling != "none" and size >> depth < 1:
             raise ValueError(f"img_size {size} is too small for depth {depth} (each block halves it)")
+        if stem_padding is None:
+            stem_padding = 3 if in_chans == 1 and size == 28 else 1
+        if stem_padding < 0:
+            raise ValueError(f"stem_padding must be >= 0, got {stem_padding}")
         layers: list[nn.Module] = []
         channels = in_chans
-        for _ in range(depth):
-            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), _norm(norm, width, size),
+        for index in range(depth):
+            padding = stem_padding if index == 0 else 1
+            size += 2 * padding - 2
+            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=padding), _norm(norm, width, size),
                        nn.ReLU(inplace=True)]
             if pooling != "none":
                 layers.append(nn.AvgPool2d(2) if pooling == "avg" else nn.MaxPool2d(2))

@@ -42,6 +42,9 @@ def test_convnet_is_the_papers_convnet() -> None:
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [128] * 3
     assert isinstance(model.features[1], torch.nn.GroupNorm) and model.features[1].num_groups == 128
-    assert model.num_features == 128 * 3 * 3  # 28 -> 14 -> 7 -> 3
+    # 28x28 grey input: the papers pad the first conv by 3, so 32 -> 16 -> 8 -> 4.
+    assert model.num_features == 128 * 4 * 4 and model.features[0].padding == (3, 3)
+    assert timm.create_model("convnet3", in_chans=1, img_size=28, stem_padding=1).num_features == 128 * 3 * 3
+    assert timm.create_model("convnet3", in_chans=3, img_size=32).num_features == 128 * 4 * 4
     with pytest.raises(ValueError, match="norm"):
         timm.create_model("convnet3", norm="bogus")

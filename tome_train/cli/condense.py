@@ -1,0 +1,186 @@
+"""``tools/condense.py``: condense a training set (DC, DSA, DM, CAFE, IDM), then evaluate it.
+
+Writes to ``--output-dir``: ``synthetic.pt`` (images, labels, recipe), ``synthetic.png``
+(one row per class) and ``condense.json`` (top-1 of fresh networks trained on the set
+and on random real images at the same images per class, timings, cost, peak memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import TensorDataset
+
+from ..condense import (
+    METHODS,
+    EvalProtocol,
+    RealPool,
+    SyntheticSet,
+    dataset_tensors,
+    evaluate_set,
+    get_method,
+)
+from ..engine.checkpoint import atomic_write_text
+from .common import exits_on_bad_input
+
+DEFAULT_IMG_SIZE = {"fashion-mnist": 28, "digits": 16}  # the papers' sizes; others 32
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--method", default="dm", help=f"one of {sorted(METHODS)}")
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--data-path", default=None)
+    p.add_argument("--img-size", type=int, default=None, help="default: 28 for fashion-mnist, else 32")
+    p.add_argument("--in-chans", type=int, default=None, help="default: the data set's own")
+    p.add_argument("--ipc", type=int, default=10, help="synthetic images per class")
+    p.add_argument("--iterations", type=int, default=None, help="default: the method's published count")
+    p.add_argument("--model", default="convnet3", help="matching network (needs forward_features)")
+    p.add_argument("--init", default="real", help="real (random real images) or noise")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one of the method's hyper-parameters (repeatable), e.g. lr_img=0.5")
+    p.add_argument("--synthetic", default=None, help="evaluate this synthetic.pt instead of condensing")
+    p.add_argument("--eval-model", default="convnet3",
+                   help="comma-separated evaluation networks, e.g. convnet3,resnet18_small,deit_micro_patch4_32")
+    p.add_argument("--eval-models", type=int, default=5, help="fresh networks per evaluation")
+    p.add_argument("--eval-epochs", type=int, default=300)
+    p.add_argument("--eval-lr", type=float, default=0.01)
+    p.add_argument("--eval-batch-size", type=int, default=256)
+    p.add_argument("--no-random-real", action="store_true", help="skip the random-real baseline")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return tuple(value) if isinstance(value, list) else value
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    options = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option expects KEY=VALUE, got {item!r}")
+        options[key.strip()] = _value(text)
+    return options
+
+
+def _normalisation(dataset: Any, chans: int) -> tuple[list[float], list[float]]:
+    mean, std = getattr(dataset, "mean", None), getattr(dataset, "std", None)
+    if mean is None or std is None:
+        return [0.0] * chans, [1.0] * chans
+    return [float(v) for v in torch.as_tensor(mean).flatten()], [float(v) for v in torch.as_tensor(std).flatten()]
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.iterations is not None and args.iterations < 1:
+        raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
+    if args.ipc < 1:
+        raise ValueError(f"--ipc must be >= 1, got {args.ipc}")
+    for name in ("eval_models", "eval_epochs", "eval_batch_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.eval_lr > 0:
+        raise ValueError(f"--eval-lr must be > 0, got {args.eval_lr}")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from ..data import build_dataset, default_in_chans
+
+    _check(args)
+    loaded = SyntheticSet.load(args.synthetic) if args.synthetic else None
+    method = get_method(loaded.recipe.get("method", args.method) if loaded else args.method)
+    config = method.config_class().replace(parse_options(args.option))
+    ipc = int(loaded.recipe.get("ipc", args.ipc)) if loaded else args.ipc
+    in_chans = args.in_chans or default_in_chans(args.dataset)
+    img_size = args.img_size or DEFAULT_IMG_SIZE.get(args.dataset, 32)
+    train, num_classes = build_dataset(args.dataset, args.data_path, "train", img_size, in_chans, augment=False)
+    test, _ = build_dataset(args.dataset, args.data_path, "test", img_size, in_chans, augment=False)
+    pool = RealPool.from_dataset(train, num_classes)
+    pool.check_ipc(ipc)
+    out = Path(args.output_dir)
+    mean, std = _normalisation(train, in_chans)
+    summary: dict[str, Any] = {"method": method.name, "ipc": ipc, "dataset": args.dataset, "img_size": img_size,
+                               "model": args.model, "seed": args.seed, "init": args.init,
+                               "torch_threads": torch.get_num_threads(), "load_avg_start": os.getloadavg()}
+    if loaded is None:
+        condenser = method(pool, ipc, config, model=args.model, init=args.init, seed=args.seed,
+                           device=args.device)
+        start = time.perf_counter()
+        run_info = condenser.run(args.iterations, progress=not args.no_progress)
+        condense_s = time.perf_counter() - start
+        synthetic = condenser.synthetic_set(dataset=args.dataset, img_size=img_size, mean=mean, std=std)
+        synthetic.save(out / "synthetic.pt")
+        synthetic.save_grid(out / "synthetic.png", mean, std)
+        summary.update(iterations=run_info["iterations"], sec_per_iteration=run_info["sec_per_iteration"],
+                       condense_s=condense_s, final_loss=run_info["losses"][-1],
+                       losses=run_info["losses"], config=condenser.config.as_dict(),
+                       cost=condenser.cost.summary(condenser.gflops_per_sample, condense_s),
+                       details=condenser.details())
+        config = condenser.config
+    else:
+        synthetic = loaded
+        summary.update(iterations=loaded.recipe.get("iterations"), synthetic=str(args.synthetic),
+                       config=loaded.recipe.get("config"))
+        synthetic.save_grid(out / "synthetic.png", mean, std)
+    test_set = TensorDataset(*dataset_tensors(test))
+    images, labels = synthetic.training_tensors()
+    real_generator = torch.Generator().manual_seed(args.seed + 1)
+    real_images = torch.cat([pool.sample(c, ipc, real_generator) for c in range(num_classes)])
+    real_labels = torch.arange(num_classes).repeat_interleave(ipc)
+    eval_start = time.perf_counter()
+    by_model = {}
+    for name in [m.strip() for m in args.eval_model.split(",") if m.strip()]:
+        protocol = EvalProtocol(model=name, epochs=args.eval_epochs, lr=args.eval_lr,
+                                batch_size=args.eval_batch_size, augment=config.eval_augment)
+        result = {"synthetic": evaluate_set(images, labels, test_set, num_classes, protocol, args.eval_models,
+                                            args.seed, args.device, label=method.name)}
+        if not args.no_random_real:
+            result["random_real"] = evaluate_set(real_images, real_labels, test_set, num_classes, protocol,
+                                                 args.eval_models, args.seed, args.device, label="random-real")
+        by_model[name] = result
+    first = next(iter(by_model.values()))
+    summary.update(
+        eval_model=args.eval_model, eval_models=args.eval_models, eval_epochs=args.eval_epochs,
+        eval_augment=config.eval_augment, eval_s=time.perf_counter() - eval_start,
+        top1=first["synthetic"]["top1"], top1_mean=first["synthetic"]["top1_mean"],
+        top1_std=first["synthetic"]["top1_std"], by_model=by_model,
+        eval_train_gflops_per_model=first["synthetic"]["train_gflops_per_model"],
+    )
+    if "random_real" in first:
+        summary.update(random_real_top1=first["random_real"]["top1"],
+                       random_real_top1_mean=first["random_real"]["top1_mean"],
+                       random_real_top1_std=first["random_real"]["top1_std"])
+    summary.update(peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                   load_avg_end=os.getloadavg())
+    atomic_write_text(json.dumps(summary, indent=2) + "\n", out / "condense.json")
+    return summary
+
+
+@exits_on_bad_input
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    summary = run(args)
+    line = {k: summary.get(k) for k in ("method", "ipc", "iterations", "top1_mean", "top1_std",
+                                        "random_real_top1_mean", "sec_per_iteration", "condense_s", "eval_s")}
+    print(json.dumps(line), flush=True)
+    return 0
