@@ -20,8 +20,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from tome_train.engine import FlopsLedgerHook, PerSampleCrossEntropy, Trainer
+from tome_train.engine import PerSampleCrossEntropy, Trainer
 from tome_train.flops import TrainingFlopsLedger
+from tome_train.flops.hook import FlopsLedgerHook
 
 from .augment import DiffAugment
 from .networks import build_network, next_seed

@@ -34,21 +34,6 @@ __all__ = [
 ]
 
 
-def atomic_write_bytes(data: bytes, path: str | Path) -> None:
-    """Write a binary file (an image, ...) atomically, like :func:`atomic_write_text`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            tmp.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-
-
 def capture_rng_state() -> dict[str, Any]:
     """States of python ``random``, numpy's global generator, torch CPU and the current CUDA device.
 
