@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) tools/compare.py --dataset digits --epochs 6 --output-dir runs/demo
+	$(PY) tools/compare.py --dataset digits --epochs 6 --seeds 0,1 --jobs 2 \
+		--variants dense,dynamic-random,forgetting-swap,infobatch,tokens,all --output-dir runs/demo
 
 test: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q
