@@ -108,6 +108,7 @@ def test_small_grey_folder_resolves_the_fashion_mnist_defaults(tmp_path: Path) -
     for key in ("model", "in_chans", "batch_size", "lr"):
         assert getattr(folder, key) == getattr(builtin, key), key
     assert folder.img_size == 32 and folder.model == "deit_tiny_patch4_32" and folder.in_chans == 1
+    assert (folder.batch_size, folder.lr) == (128, pytest.approx(1e-3))  # 4e-3 per 512
     resolve_augmentation_args(folder)
     assert (folder.crop_pad, folder.hflip, folder.vflip, folder.scale) == (4, 0.5, 0.0, None)
     notice = imagefolder_notice(folder)
