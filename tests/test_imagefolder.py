@@ -202,10 +202,10 @@ def test_bad_augmentation_flags_exit_2(argv: list[str], message: str, capsys: py
 def test_flags_of_the_other_pipeline_are_refused(tmp_path: Path) -> None:
     args = resolve_defaults(parse_args(["--dataset", "digits", "--scale", "0.5", "1"]))
     args.img_size = 16
-    with pytest.raises(ValueError, match="--scale only apply to the per-item pipeline"):
+    with pytest.raises(ValueError, match="--scale applies only to folders of large images"):
         resolve_augmentation_args(args)
     _colour_folder(tmp_path)
-    with pytest.raises(ValueError, match="--crop-pad only apply to the in-memory pipeline"):
+    with pytest.raises(ValueError, match="--crop-pad applies only to small images held in memory"):
         build_dataset("imagefolder", tmp_path, "train", 32, 3, augmentation=Augmentation(crop_pad=2))
     with pytest.raises(ValueError, match="--aa"):
         build_dataset("imagefolder", tmp_path, "train", 32, 3, augmentation=Augmentation(auto_augment="nonsense"))
