@@ -108,6 +108,7 @@ def test_small_grey_folder_resolves_the_fashion_mnist_defaults(tmp_path: Path) -
     for key in ("model", "in_chans", "batch_size", "lr"):
         assert getattr(folder, key) == getattr(builtin, key), key
     assert folder.img_size == 32 and folder.model == "deit_tiny_patch4_32" and folder.in_chans == 1
+    assert (folder.batch_size, folder.lr) == (128, pytest.approx(1e-3))  # 4e-3 per 512
     resolve_augmentation_args(folder)
     assert (folder.crop_pad, folder.hflip, folder.vflip, folder.scale) == (4, 0.5, 0.0, None)
     notice = imagefolder_notice(folder)
@@ -201,10 +202,10 @@ def test_bad_augmentation_flags_exit_2(argv: list[str], message: str, capsys: py
 def test_flags_of_the_other_pipeline_are_refused(tmp_path: Path) -> None:
     args = resolve_defaults(parse_args(["--dataset", "digits", "--scale", "0.5", "1"]))
     args.img_size = 16
-    with pytest.raises(ValueError, match="--scale only apply to the per-item pipeline"):
+    with pytest.raises(ValueError, match="--scale applies only to folders of large images"):
         resolve_augmentation_args(args)
     _colour_folder(tmp_path)
-    with pytest.raises(ValueError, match="--crop-pad only apply to the in-memory pipeline"):
+    with pytest.raises(ValueError, match="--crop-pad applies only to small images held in memory"):
         build_dataset("imagefolder", tmp_path, "train", 32, 3, augmentation=Augmentation(crop_pad=2))
     with pytest.raises(ValueError, match="--aa"):
         build_dataset("imagefolder", tmp_path, "train", 32, 3, augmentation=Augmentation(auto_augment="nonsense"))

@@ -69,10 +69,14 @@ class Augmentation:
         foreign = _PER_ITEM_ONLY if pipeline == TENSOR else _TENSOR_ONLY
         wrong = [flag for name, flag in foreign.items() if getattr(self, name) is not None]
         if wrong:
-            what = ("the per-item pipeline of large images" if pipeline == TENSOR
-                    else "the in-memory pipeline of small images")
-            raise ValueError(f"{', '.join(wrong)} only apply to {what}; this data set uses the "
-                             f"{pipeline} pipeline (see --help, augmentation)")
+            verb = "applies" if len(wrong) == 1 else "apply"
+            if pipeline == TENSOR:
+                raise ValueError(f"{', '.join(wrong)} {verb} only to folders of large images (read per item); "
+                                 "this data set is held in memory as small images: random crop (--crop-pad) "
+                                 "and flips (--hflip, --vflip)")
+            raise ValueError(f"{', '.join(wrong)} {verb} only to small images held in memory; this folder's "
+                             "images are large and read per item: random resized crop (--scale, --ratio), "
+                             "flips, --color-jitter, --aa, --reprob")
         filled = {name: value for name, value in defaults.items() if getattr(self, name) is None}
         return dataclasses.replace(self, **filled)
 
