@@ -115,7 +115,7 @@ def test_help_states_each_default_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parser.prog == "train.py"
     text = parser.format_help()
     assert "(default: None)" not in text and "(default: False)" not in text
-    assert re.search(r"--img-size IMG_SIZE\s+input size \(default: the model's\)\n", text)
+    assert re.search(r"--img-size IMG_SIZE\s+input size \(default: the model's", text)
     assert re.search(r"--epochs EPOCHS\s+\(default: 30\)", text)
     assert "--attn-impl" in text
 
