@@ -1,5 +1,5 @@
 """Per-sample scores over a training set (see tome_train.cli.score)."""
-from tome_train.cli.score import main
+from tome_train.cli.score import cli
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write_bytes
 from ..data.registry import DATASETS
 from .common import bounded, exits_on_bad_input, int_list
 
@@ -60,10 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _savefig_atomic(fig: Any, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "wb") as f:
-        f.write(buffer.getvalue())
-    os.replace(tmp, path)
+    atomic_write_bytes(buffer.getvalue(), path)
 
 
 def plot_histogram(scores: Any, path: Path, title: str) -> None:
@@ -94,7 +90,7 @@ def plot_histogram(scores: Any, path: Path, title: str) -> None:
 
 @exits_on_bad_input
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from ..engine.checkpoint import atomic_write_text
+    from ..atomic import atomic_write_text
     from ..scoring import get_method, score_training_set
 
     args, train_extra = build_parser().parse_known_args(argv)
@@ -114,10 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, scores=scores.values.numpy().astype(np.float64), labels=scores.labels.numpy().astype(np.int64))
-    handle, tmp = tempfile.mkstemp(prefix=".scores.npz.", suffix=".tmp", dir=out)
-    with os.fdopen(handle, "wb") as f:
-        f.write(buffer.getvalue())
-    os.replace(tmp, out / "scores.npz")
+    atomic_write_bytes(buffer.getvalue(), out / "scores.npz")
     summary = {**scores.summary(), "dataset": args.dataset, "model": args.model,
                "description": method.description, "train_argv": train_argv}
     if method.name == "curvature":
@@ -132,5 +125,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return summary
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Entry of ``tools/score.py`` and ``tome-score``: exit status 0 after a good run."""
+    main(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())
