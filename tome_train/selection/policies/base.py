@@ -121,3 +121,23 @@ class LatestLossScores:
         if scores.shape != self.scores.shape:
             raise ValueError(f"loss scores hold {tuple(scores.shape)} samples, expected {tuple(self.scores.shape)}")
         self.scores = scores.to(torch.float64).clone()
+
+
+class LossScoredPolicy(DataPolicy):
+    """A policy that decides from each sample's latest training loss (InfoBatch, SeTa)."""
+
+    def __init__(self, num_samples: int, seed: int = 0, device: torch.device | str = "cpu") -> None:
+        super().__init__(num_samples, seed)
+        self.losses = LatestLossScores(num_samples, device)
+
+    def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        self.losses.observe(indices, losses)
+
+    def end_epoch(self) -> None:
+        self.losses.end_epoch()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"losses": self.losses.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.losses.load_state_dict(state["losses"])

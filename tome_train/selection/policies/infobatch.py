@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .base import DataPolicy, LatestLossScores, check_fraction
+from .base import LossScoredPolicy, check_fraction
 
 
 def annealing(epoch: int, epochs: int, delta: float) -> bool:
@@ -24,7 +24,7 @@ def annealing(epoch: int, epochs: int, delta: float) -> bool:
     return epoch + 1 > delta * epochs
 
 
-class InfoBatchPolicy(DataPolicy):
+class InfoBatchPolicy(LossScoredPolicy):
     name = "infobatch"
 
     def __init__(
@@ -35,10 +35,9 @@ class InfoBatchPolicy(DataPolicy):
         seed: int = 0,
         device: torch.device | str = "cpu",
     ) -> None:
-        super().__init__(num_samples, seed)
+        super().__init__(num_samples, seed, device)
         self.prune_ratio = check_fraction("prune_ratio", prune_ratio, allow_zero=True, allow_one=False)
         self.delta = check_fraction("delta", delta)
-        self.losses = LatestLossScores(num_samples, device)
         self.pruned_last_epoch = 0
 
     def _choose(self, epoch: int, epochs: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -62,18 +61,6 @@ class InfoBatchPolicy(DataPolicy):
         active = torch.cat([torch.nonzero(~well_learned).squeeze(1), kept_well_learned])
         return active, weights
 
-    def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
-        self.losses.observe(indices, losses)
-
-    def end_epoch(self) -> None:
-        self.losses.end_epoch()
-
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "prune_ratio": self.prune_ratio, "delta": self.delta,
                 "pruned_last_epoch": self.pruned_last_epoch}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"losses": self.losses.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.losses.load_state_dict(state["losses"])

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import DataPolicy, LatestLossScores, check_fraction
+from .base import LossScoredPolicy, check_fraction
 from .infobatch import annealing
 from .random_policies import subset_size
 
@@ -35,7 +35,7 @@ def loss_groups(scores: torch.Tensor, num_groups: int, seed: int) -> list[torch.
     return sorted(groups, key=lambda g: float(scores[g].mean()))
 
 
-class SeTaPolicy(DataPolicy):
+class SeTaPolicy(LossScoredPolicy):
     name = "seta"
 
     def __init__(
@@ -48,14 +48,13 @@ class SeTaPolicy(DataPolicy):
         seed: int = 0,
         device: torch.device | str = "cpu",
     ) -> None:
-        super().__init__(num_samples, seed)
+        super().__init__(num_samples, seed, device)
         self.prune_ratio = check_fraction("prune_ratio", prune_ratio, allow_zero=True, allow_one=False)
         if isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1:
             raise ValueError(f"num_groups must be an int >= 1, got {num_groups!r}")
         self.num_groups = num_groups
         self.window_scale = check_fraction("window_scale", window_scale)
         self.delta = check_fraction("delta", delta)
-        self.losses = LatestLossScores(num_samples, device)
 
     def _choose(self, epoch: int, epochs: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         count = subset_size(self.num_samples, 1.0 - self.prune_ratio)
@@ -73,18 +72,6 @@ class SeTaPolicy(DataPolicy):
         start = epoch % (len(groups) - window + 1)
         return subset[torch.cat(groups[start : start + window])], None
 
-    def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
-        self.losses.observe(indices, losses)
-
-    def end_epoch(self) -> None:
-        self.losses.end_epoch()
-
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "prune_ratio": self.prune_ratio, "num_groups": self.num_groups,
                 "window_scale": self.window_scale, "delta": self.delta}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"losses": self.losses.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.losses.load_state_dict(state["losses"])
