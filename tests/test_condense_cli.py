@@ -21,6 +21,8 @@ def test_condense_writes_set_grid_and_summary(tmp_path, capsys) -> None:
         assert key in summary, key
     assert summary["method"] == "dm" and summary["iterations"] == 2 and summary["config"]["batch_real"] == 16
     assert len(summary["top1"]) == 1 and summary["cost"]["gflops"] > 0
+    kinds = summary["ledger_totals"]
+    assert kinds["condense"]["gflops"] == pytest.approx(summary["cost"]["gflops"]) and kinds["train"]["gflops"] > 0
     assert (out / "synthetic.pt").is_file() and (out / "synthetic.png").is_file()
     # Re-evaluating the saved set on another network needs no condensation.
     again = tmp_path / "again"
@@ -33,7 +35,7 @@ def test_condense_writes_set_grid_and_summary(tmp_path, capsys) -> None:
     (["--method", "dm", "--ipc", "100000", "--iterations", "1"], "exceeds the size of class"),
     (["--method", "dm", "--iterations", "0"], "--iterations must be >= 1"),
     (["--method", "kip", "--iterations", "1"], "unknown method"),
-    (["--method", "dm", "--iterations", "1", "--model", "condense_missing_model"], "not a registered"),
+    (["--method", "dm", "--iterations", "1", "--model", "condense_missing_model"], "unknown model"),
     (["--method", "dm", "--iterations", "1", "--option", "lr_image=1"], "unknown option"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message) -> None:

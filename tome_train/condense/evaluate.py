@@ -120,7 +120,8 @@ def train_and_test(
     start = time.perf_counter()
     history = trainer.fit(protocol.epochs)
     return {"top1": float(history[-1]["top1"]), "train_top1": float(history[-1]["train_top1"]),
-            "seconds": time.perf_counter() - start, "train_gflops": ledger.totals()["train_gflops"]}
+            "seconds": time.perf_counter() - start, "train_gflops": ledger.totals()["train_gflops"],
+            "forward_gflops_per_sample": ledger.rows[-1]["forward_gflops_per_sample"]}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -150,4 +151,6 @@ def evaluate_set(
     mean, std = mean_std(top1)
     return {"model": protocol.model, "top1": top1, "top1_mean": mean, "top1_std": std,
             "seconds": sum(r["seconds"] for r in runs),
-            "train_gflops_per_model": sum(r["train_gflops"] for r in runs) / models}
+            "train_gflops_per_model": sum(r["train_gflops"] for r in runs) / models,
+            "forward_gflops_per_sample": runs[0]["forward_gflops_per_sample"],
+            "train_samples_per_model": int(images.shape[0]) * protocol.epochs}

@@ -23,21 +23,12 @@ def build_network(
     device: torch.device | str = "cpu", need_features: bool = True, **model_kwargs: Any,
 ) -> nn.Module:
     """``timm.create_model(name, **model_kwargs)`` for ``image_shape`` (C, H, W), initialised under ``seed``."""
-    import timm
+    from tome_train.models import create_model
 
-    import tome_train  # noqa: F401  (registers the project's models)
-
-    if not timm.is_model(name):
-        raise ValueError(f"model {name!r} is not a registered timm model")
     chans, height, _ = image_shape
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        try:
-            model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=chans,
-                                      img_size=height, **model_kwargs)
-        except TypeError:  # models without an img_size argument are size-agnostic
-            model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=chans,
-                                      **model_kwargs)
+        model = create_model(name, img_size=height, num_classes=num_classes, in_chans=chans, **model_kwargs)
     if need_features:
         require_features(model, name)
     return model.to(device)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tome_train.engine.checkpoint import atomic_save, atomic_write_bytes
+from tome_train.atomic import atomic_save, atomic_write_bytes
 
 
 def expand_partitions(images: torch.Tensor, labels: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
