@@ -203,3 +203,13 @@ def test_project_models_patch_and_train_step() -> None:
     assert out.shape == (4, 10)
     out.logsumexp(-1).mean().backward()
     assert model._tome_info["token_counts"] == _expected_counts(64, 1, 0.5, False)
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_stage_token_counts_match_a_forward(fuse: bool) -> None:
+    model, _ = _pair("deit_tiny_patch16_224")
+    P.timm(model.eval(), keep_rate=0.55, fuse=fuse)
+    with torch.no_grad():
+        model(torch.randn(1, 3, 224, 224))
+    seen = model._tome_info["token_counts"]
+    assert model.stage_token_counts() == tuple(seen[layer + 1] - 1 for layer in (3, 6, 9))

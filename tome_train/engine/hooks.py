@@ -9,6 +9,8 @@ Hooks that carry state across epochs expose it through ``state_dict`` /
 
 Per batch, the loop calls, in hook order:
 
+0. ``on_batch_start(state)`` before the forward pass (``state.step_in_epoch`` is the
+   batch's index): per-iteration schedules set the model's knobs here.
 1. ``reweight(state, batch)`` after the forward pass and before backward: a hook may
    return per-sample weights (shape ``[B]``); the loss that is back-propagated is
    ``mean(w_1 * w_2 * ... * losses)``. ``batch.losses`` still carries the graph here.
@@ -38,6 +40,8 @@ class TrainState:
     epochs: int = 0
     #: batches in the current epoch (the longest rank's count under DDP)
     steps_in_epoch: int = 0
+    #: index of the current batch within the epoch
+    step_in_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     #: objects hooks offer each other by name, set in ``on_train_start`` (a hook that runs
     #: passes of its own finds the FLOPs ledger's hook here, for example)
@@ -93,6 +97,9 @@ class Hook:
 
     def on_epoch_start(self, state: TrainState) -> None:
         """Called before the epoch's first batch (``state.epoch`` is set)."""
+
+    def on_batch_start(self, state: TrainState) -> None:
+        """Before each batch's forward pass (``state.step_in_epoch`` is set)."""
 
     def reweight(self, state: TrainState, batch: BatchResult) -> torch.Tensor | None:
         """Before backward: per-sample loss weights (``[B]``), or ``None`` to leave them."""

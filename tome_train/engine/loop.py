@@ -132,6 +132,9 @@ def train_one_epoch(
             targets = targets.to(device, non_blocking=True)
             indices = indices.to(device, non_blocking=True)
             schedule.step(state.epoch, index, steps)
+            state.step_in_epoch = index
+            for hook in hooks:
+                hook.on_batch_start(state)
             inputs, loss_targets = images, targets
             if mixup_fn is not None:
                 inputs, loss_targets = mixup_fn(images, targets)

@@ -1,8 +1,10 @@
 """Engine hook of the FLOPs ledger: one ``train`` row per epoch, and a door for other passes.
 
-Forward GFLOPs are measured by tracing the model (fvcore) at its current knobs.
-Tracing costs seconds, and the knobs take few distinct values, so results are
-cached by the knobs. Tracing runs inside ``preserve_rng_state``: a resumed run starts
+Forward GFLOPs are measured by tracing the model (fvcore) at its current knobs, per
+batch, since a keep-rate schedule moves the knobs every iteration; the epoch's row
+holds the sample-weighted mean. Tracing costs seconds, and the token counts a keep
+rate produces take few distinct values, so results are cached by the token counts
+(not the keep rate itself). Tracing runs inside ``preserve_rng_state``: a resumed run starts
 with a cold cache and must not consume random numbers that the uninterrupted run did not.
 
 Other hooks that run passes of their own during training (a scoring pass at some
@@ -44,12 +46,18 @@ class FlopsLedgerHook(Hook):
         self.input_size = input_size
         self.cache: dict[str, float] = {}
         self._samples = 0
+        self._gflops_sum = 0.0  # sum over this epoch's batches of samples x forward GFLOPs
         self._start = 0.0
 
     @staticmethod
     def knob_key(model: torch.nn.Module) -> str:
         keep = getattr(model, "keep_rate", 1.0)
         attn = getattr(model, "attn_keep", None)
+        counts = getattr(model, "stage_token_counts", None)  # a token-pruning patched model
+        if callable(counts):
+            keep_part = "tokens=" + "/".join(map(str, counts()))
+        else:
+            keep_part = f"keep={float(keep):.6g}"
         # Everything that changes the count: the auto kernel choice depends on the device
         # and, on CPU, on whether the fused kernel can be used (it then goes sparse at
         # sizes where the PyTorch-ops kernel would not pay).
@@ -57,7 +65,7 @@ class FlopsLedgerHook(Hook):
         param = next(model.parameters(), None)
         device = param.device.type if param is not None else "cpu"
         fused = attn is not None and device == "cpu" and _fused_kernel_possible()
-        return (f"keep={float(keep):.6g},attn={'none' if attn is None else f'{float(attn):.6g}'},"
+        return (f"{keep_part},attn={'none' if attn is None else f'{float(attn):.6g}'},"
                 f"fuse={bool(getattr(model, 'fuse', False))},layers={layers},"
                 f"impl={getattr(model, 'attn_impl', 'auto')},device={device}"
                 f"{',cpu_fused' if fused else ''}")
@@ -85,22 +93,25 @@ class FlopsLedgerHook(Hook):
 
     def on_epoch_start(self, state: TrainState) -> None:
         self._samples = 0
+        self._gflops_sum = 0.0
         self._start = time.perf_counter()
 
     def on_batch_end(self, state: TrainState, batch: BatchResult) -> None:
-        self._samples += int(batch.indices.numel())
+        n = int(batch.indices.numel())
+        self._samples += n
+        self._gflops_sum += n * self.forward_gflops(state.model)
 
     def on_epoch_end(self, state: TrainState) -> None:
         wall = time.perf_counter() - self._start
-        samples = self._samples
+        samples, gflops_sum = self._samples, self._gflops_sum
         if tdist.is_dist():
             # Samples add up over ranks; the epoch lasts as long as the slowest rank.
-            counts = torch.tensor([float(samples)], dtype=torch.float64)
+            counts = torch.tensor([float(samples), gflops_sum], dtype=torch.float64)
             dist.all_reduce(counts)
             walls = torch.tensor([wall], dtype=torch.float64)
             dist.all_reduce(walls, op=dist.ReduceOp.MAX)
-            samples, wall = int(counts.item()), float(walls.item())
-        gflops = self.forward_gflops(state.model)
+            samples, gflops_sum, wall = int(counts[0].item()), float(counts[1].item()), float(walls.item())
+        gflops = gflops_sum / samples if samples else self.forward_gflops(state.model)
         self.ledger.record("train", epoch=state.epoch, samples=samples, forward_gflops=gflops, wall_s=wall)
         state.metrics["samples"] = samples
         state.metrics["forward_gflops"] = gflops

@@ -24,6 +24,18 @@ def kept_token_count(num_tokens: int, keep_rate: float) -> int:
     return max(1, min(num_tokens, math.ceil(round(keep_rate * num_tokens, 6))))
 
 
+def stage_token_counts(num_patches: int, keep_rate: float, num_prune_layers: int, fuse: bool = False) -> tuple[int, ...]:
+    """Patch tokens left after each of ``num_prune_layers`` pruning blocks (a fused token
+    counts as one more), computed from the knobs alone: what a forward would produce."""
+    counts, n = [], int(num_patches)
+    for _ in range(num_prune_layers):
+        keep = kept_token_count(n, keep_rate)
+        if keep < n:
+            n = keep + (1 if fuse else 0)
+        counts.append(n)
+    return tuple(counts)
+
+
 def prune_tokens(
     x: torch.Tensor,
     cls_attn: torch.Tensor,

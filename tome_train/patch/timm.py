@@ -26,7 +26,7 @@ from timm.models.vision_transformer import Block, VisionTransformer
 
 from ..attention import IMPLS, BlockLayout, check_attn_keep, sparse_attention
 from .attention_level import plan_layout
-from .prune import prune_tokens, validate_keep_rate
+from .prune import prune_tokens, stage_token_counts, validate_keep_rate
 
 DEFAULT_PRUNE_LAYERS: tuple[int, ...] = (3, 6, 9)  # EViT / Tri-Level E-ViT on 12-block DeiTs
 _ORIGINAL = "_tome_original_class"
@@ -128,6 +128,12 @@ class TokenPruningMixin:
     prune_layers: tuple[int, ...]
     fuse: bool
     _tome_info: dict[str, Any]
+
+    def stage_token_counts(self) -> tuple[int, ...]:
+        """Patch tokens left after each pruning block at the current knobs (no forward)."""
+        layers = _validate_layers(self.prune_layers, len(self.blocks))  # type: ignore[attr-defined]
+        return stage_token_counts(int(self.patch_embed.num_patches), validate_keep_rate(self.keep_rate),  # type: ignore[attr-defined]
+                                  len(layers), bool(self.fuse))
 
     def _begin_forward(self) -> dict[str, Any]:
         info = self._tome_info
