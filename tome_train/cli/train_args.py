@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keep-rate-warmup", type=bounded(int, "--keep-rate-warmup", strictly_positive=False), default=0,
                    help="epochs at keep rate 1.0 before decaying")
     g.add_argument("--keep-rate-decay", type=bounded(int, "--keep-rate-decay", strictly_positive=False), default=0,
-                   help="epochs of cosine decay from 1.0 to --keep-rate")
+                   help="epochs of cosine decay from 1.0 to --keep-rate, stepped per iteration")
     g.add_argument("--prune-layers", type=_layers, default=(3, 6, 9), help="e.g. 3,6,9")
     g.add_argument("--fuse", action="store_true", help="fuse pruned tokens into one (EViT)")
     g.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
