@@ -5,7 +5,9 @@ TOME_FORGETTING_DIR) the real comparisons against the authors' code."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import types
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from tome_train.cli import check_equivalence as cli
 from tome_train.equivalence import (
     compare_forgetting,
     compare_rounding,
+    compare_schedule,
     correctness_streams,
     load_toneva,
 )
@@ -119,6 +122,24 @@ def test_rounding_names_the_float_noise_cases() -> None:
     assert res["pairs_compared"] == 400
 
 
+def test_schedule_comparison_drives_the_keep_rate_hook() -> None:
+    def iteration_cosine(iters, epoch, warmup_epochs, total_epochs, ITERS_PER_EPOCH, base_keep_rate):  # noqa: N803
+        if epoch < warmup_epochs:
+            return 1
+        if epoch >= total_epochs:
+            return base_keep_rate
+        done = (iters - ITERS_PER_EPOCH * warmup_epochs) / (ITERS_PER_EPOCH * (total_epochs - warmup_epochs))
+        return base_keep_rate + (1 - base_keep_rate) * (math.cos(done * math.pi) + 1) / 2
+
+    helpers = types.SimpleNamespace(adjust_keep_rate=iteration_cosine)
+    res = compare_schedule(helpers, 0.5, warmup_epochs=2, decay_epochs=6, epochs=10, iters_per_epoch=7)
+    assert res["iterations_compared"] == 70 and res["max_abs_keep_rate_diff"] < 1e-12
+    assert res["iterations_token_counts_differ"] == 0 and len(res["points"]) == 6
+    # A once-per-epoch schedule is seen to differ.
+    helpers.adjust_keep_rate = lambda iters, epoch, **kw: iteration_cosine(epoch * 7, epoch, **kw)
+    assert compare_schedule(helpers, 0.5, 2, 6, 10, 7)["max_abs_keep_rate_diff"] > 0.01
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("TOME_EVIT_DIR"), reason="TOME_EVIT_DIR names no EViT snapshot")
 def test_kept_tokens_and_logits_match_evit(capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,6 +149,7 @@ def test_kept_tokens_and_logits_match_evit(capsys: pytest.CaptureFixture[str]) -
     assert res["kept_sets_match"] and res["logits_allclose"]
     assert res["schedule"]["max_abs_keep_rate_diff"] < 1e-12
     assert res["schedule"]["iterations_token_counts_differ"] == 0
+    assert not res["kept_order_matches"]  # EViT: by CLS attention; ours: by position
 
 
 @pytest.mark.skipif(not os.environ.get("TOME_FORGETTING_DIR"),

@@ -93,7 +93,7 @@ def _evit_part(args: argparse.Namespace, keep_rates: tuple[float, ...]) -> dict[
             "kept positions are traced back to the input patches and compared as sets",
         ],
         "pruning": pruning,
-        "rounding": compare_rounding(tuple(i / 20 for i in range(1, 20)) + keep_rates),
+        "rounding": compare_rounding(tuple(sorted({i / 20 for i in range(1, 20)} | set(keep_rates)))),
         "schedule": compare_schedule(helpers, base_keep_rate=keep_rates[0]),
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -21,7 +21,7 @@ import timm
 import torch
 
 from ..patch import apply_patch, kept_token_count
-from ..schedule import keep_rate_at
+from ..patch.hook import KeepRateHook
 
 SUPPORTED_MODELS = ("deit_tiny_patch16_224", "deit_small_patch16_224", "deit_base_patch16_224")
 PRUNE_LAYERS = (3, 6, 9)  # EViT's drop_loc for 12-block DeiTs
@@ -169,20 +169,29 @@ def _stage_counts(num_patches: int, rate: float, count: Callable[[int, float], i
 def compare_schedule(evit_helpers: types.ModuleType, base_keep_rate: float = 0.7, warmup_epochs: int = 10,
                      decay_epochs: int = 100, epochs: int = 300, iters_per_epoch: int = 625,
                      num_patches: int = 196) -> dict[str, Any]:
-    """Our per-iteration keep rate (``keep_rate_at(epoch + step / steps)``, what the keep-rate
-    hook sets before each batch) against EViT's ``adjust_keep_rate`` at every iteration of an
-    EViT training run (defaults: its DeiT-S ImageNet recipe, 8 x 256 images per step), and the
-    token counts per pruning block each rate gives under either rounding."""
-    max_diff, counted, count_diff, example = 0.0, 0, {False: 0, True: 0}, None
+    """The keep rate our keep-rate hook sets before each batch against EViT's
+    ``adjust_keep_rate`` at every iteration of an EViT training run (defaults: its DeiT-S
+    ImageNet recipe, 8 x 256 images per step), and the token counts per pruning block each
+    rate gives under either rounding."""
+    hook = KeepRateHook(base_keep_rate, warmup_epochs, decay_epochs)
+    state = types.SimpleNamespace(model=types.SimpleNamespace(), steps_in_epoch=iters_per_epoch, metrics={})
+    max_diff, counted, count_diff, example, points = 0.0, 0, {False: 0, True: 0}, None, []
+    shown = {(warmup_epochs - 1, iters_per_epoch - 1), (warmup_epochs, 0), (warmup_epochs, iters_per_epoch // 2),
+             (warmup_epochs + decay_epochs // 2, 0), (warmup_epochs + decay_epochs - 1, iters_per_epoch - 1),
+             (warmup_epochs + decay_epochs, 0)}
     for epoch in range(epochs):
         for step in range(iters_per_epoch):
             theirs = evit_helpers.adjust_keep_rate(
                 epoch * iters_per_epoch + step, epoch, warmup_epochs=warmup_epochs,
                 total_epochs=warmup_epochs + decay_epochs, ITERS_PER_EPOCH=iters_per_epoch,
                 base_keep_rate=base_keep_rate)
-            ours = keep_rate_at(epoch + step / iters_per_epoch, base_keep_rate, warmup_epochs, decay_epochs)
+            state.epoch, state.step_in_epoch = epoch, step
+            hook.on_batch_start(state)
+            ours = state.model.keep_rate
             max_diff = max(max_diff, abs(ours - theirs))
             counted += 1
+            if (epoch, step) in shown:
+                points.append({"epoch": epoch, "iteration": step, "ours": ours, "evit": float(theirs)})
             for fuse in (False, True):
                 a = _stage_counts(num_patches, ours, kept_token_count, fuse)
                 b = _stage_counts(num_patches, theirs, lambda n, r: math.ceil(r * n), fuse)
@@ -193,4 +202,5 @@ def compare_schedule(evit_helpers: types.ModuleType, base_keep_rate: float = 0.7
     return {"base_keep_rate": base_keep_rate, "warmup_epochs": warmup_epochs, "decay_epochs": decay_epochs,
             "epochs": epochs, "iters_per_epoch": iters_per_epoch, "iterations_compared": counted,
             "max_abs_keep_rate_diff": max_diff, "iterations_token_counts_differ": count_diff[False],
-            "iterations_token_counts_differ_fuse": count_diff[True], "first_difference": example}
+            "iterations_token_counts_differ_fuse": count_diff[True], "first_difference": example,
+            "points": points}
