@@ -150,6 +150,10 @@ def test_kept_tokens_and_logits_match_evit(capsys: pytest.CaptureFixture[str]) -
     assert res["schedule"]["max_abs_keep_rate_diff"] < 1e-12
     assert res["schedule"]["iterations_token_counts_differ"] == 0
     assert not res["kept_order_matches"]  # EViT: by CLS attention; ours: by position
+    # Importing EViT's models left timm's registry alone.
+    import timm
+    from timm.models.vision_transformer import VisionTransformer
+    assert isinstance(timm.create_model("deit_tiny_patch16_224"), VisionTransformer)
 
 
 @pytest.mark.skipif(not os.environ.get("TOME_FORGETTING_DIR"),
