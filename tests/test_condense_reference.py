@@ -42,3 +42,12 @@ def test_iteration_seconds_skips_evaluation_networks() -> None:
     events = [("network", 0.0), ("eval", 1.0), ("network", 5.0), ("network", 7.0), ("network", 10.0),
               ("network", 11.0), ("eval", 12.0), ("network", 20.0), ("network", 21.5)]
     assert iteration_seconds(events) == [2.0, 3.0, 1.5]
+
+
+def test_summarise_medians_and_paired_ratios() -> None:
+    runs = {"ours": [{"seconds": [1.0, 2.0, 9.0], "torch_threads": 1}, {"seconds": [4.0, 4.0], "torch_threads": 1}],
+            "reference": [{"seconds": [4.0], "torch_threads": 1}, {"seconds": [2.0, 2.0], "torch_threads": 1}]}
+    out = cli.summarise(runs)
+    assert out["ours_run_medians"] == [2.0, 4.0] and out["ours_sec_per_iteration"] == 3.0
+    assert out["ratio_ours_over_reference"] == 1.0
+    assert out["paired_ratios"] == [0.5, 2.0] and out["paired_ratio_median"] == 1.25
