@@ -188,3 +188,18 @@ def test_bad_input_raises_value_error_naming_the_argument(kwargs: dict, named: s
 
 def test_registry_lists_the_documented_methods() -> None:
     assert set(METHODS) == {"random", "herding", "kcenter", "easy", "hard", "ccs"}
+
+
+def test_kcenter_first_mean_starts_at_the_class_mean() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 8, generator=g)
+    y = torch.arange(300) % 3
+    picked = select("kcenter", 3, features=x, labels=y, balance=True, first="mean")
+    for c in range(3):
+        rows = (y == c).nonzero().squeeze(1)
+        nearest = rows[((x[rows] - x[rows].mean(0)) ** 2).sum(1).argmin()]
+        assert int(nearest) in picked.tolist()
+    # the start no longer depends on the seed
+    assert torch.equal(picked, select("kcenter", 3, features=x, labels=y, balance=True, first="mean", seed=5))
+    with pytest.raises(ValueError, match="first"):
+        select("kcenter", 3, features=x, first="centre")

@@ -63,10 +63,14 @@ def herding(features: torch.Tensor, budget: int) -> torch.Tensor:
 
 def kcenter_greedy(
     features: torch.Tensor, budget: int, generator: torch.Generator, block_rows: int = 1024,
-    chunk_elems: int = 1 << 21,
+    chunk_elems: int = 1 << 21, first: str = "random",
 ) -> torch.Tensor:
     """Greedy k-center (farthest-point traversal): the first centre is drawn with
-    ``generator``, each next one is the point farthest from all chosen centres.
+    ``generator`` (``first="random"``, Sener & Savarese) or is the point nearest the
+    mean of ``features`` (``first="mean"``), each next one is the point farthest from
+    all chosen centres. With one pick per class, a random first centre makes k-center a
+    random subset; the condensation papers' k-center (Table 1 of Zhao et al., ICLR 2021,
+    level with herding at one image per class) behaves like the ``"mean"`` start.
 
     Memory is O(N): one running min-distance vector and the ``budget x D`` centres.
     The rows are split into cache-sized blocks, and a block's min-distances are
@@ -78,6 +82,8 @@ def kcenter_greedy(
     algorithm (up to floating-point ties), at a fraction of its memory traffic.
     Returns the chosen row numbers in the order they were picked.
     """
+    if first not in ("random", "mean"):
+        raise ValueError(f"first must be 'random' or 'mean', got {first!r}")
     x = features.float().contiguous()
     n, dim = x.shape
     sq_norms = squared_norms(x)
@@ -108,7 +114,11 @@ def kcenter_greedy(
         bounds[block] = float(current.max())
 
     with single_thread():
-        add(0, int(torch.randint(n, (1,), generator=generator)))
+        if first == "mean":
+            start = int((sq_norms - 2.0 * (x @ x.mean(0))).argmin())  # ||x - m||^2 up to a constant
+        else:
+            start = int(torch.randint(n, (1,), generator=generator))
+        add(0, start)
         for step in range(1, budget):
             while True:
                 block = max(range(len(bounds)), key=bounds.__getitem__)

@@ -33,7 +33,7 @@ def _herding(features: torch.Tensor, budget: int, generator: torch.Generator) ->
 METHODS: dict[str, Method] = {
     "random": Method(_random, None),
     "herding": Method(_herding, "features"),
-    "kcenter": Method(geometric.kcenter_greedy, "features"),
+    "kcenter": Method(geometric.kcenter_greedy, "features", options=("first",)),
     "easy": Method(scored.easy, "scores"),
     "hard": Method(scored.hard, "scores"),
     "ccs": Method(scored.ccs, "scores", options=("beta", "strata")),
@@ -57,7 +57,8 @@ def select(
 
     * ``random``: uniform without replacement.
     * ``herding``: greedily matches the mean of ``features`` (argmin; deterministic).
-    * ``kcenter``: greedy k-center on ``features``; the first centre is drawn from ``seed``.
+    * ``kcenter``: greedy k-center on ``features``; the first centre is drawn from ``seed``
+      (option ``first="mean"``: the point nearest the (class) mean instead).
     * ``easy`` / ``hard``: the lowest / highest ``scores``; ties broken at random.
     * ``ccs``: coverage-centric selection on ``scores``; options ``beta`` (hardest
       fraction cut, default 0.1) and ``strata`` (default 50).
