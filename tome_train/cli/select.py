@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.clusters is not None and args.clusters > int(torch.bincount(labels).min()):
         raise ValueError(f"--clusters {args.clusters} exceeds the samples of the smallest class "
                          f"({int(torch.bincount(labels).min())})")
+    if args.method == "learned":
+        from ..coreset.learned import validation_split
+
+        validation_split(labels, args.validation_fraction, args.seed)  # an empty class fails before any training
     if args.method == "random":
         run: dict[str, Any] = {"features": None, "summary": None}
     else:
