@@ -17,6 +17,7 @@ the whole-data run's rows are included too, since the learned selector needs tha
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,7 +142,7 @@ def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: 
 
     ``whole``: ``features`` and ``labels`` of ``plain`` and the raw ``scores`` of
     :data:`INDICATOR_SCORES` from one whole-data run, with its ``summary``. Cached in
-    ``work/learned.pt`` under ``cfg`` (reused unless ``rerun``).
+    ``work/learned.pt`` under ``cfg`` and a digest of the embedding (reused unless ``rerun``).
     """
     from ..atomic import atomic_save
     from ..coreset.learned import fit_regressor, indicator_matrix
@@ -149,7 +150,8 @@ def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: 
 
     cfg.check()
     cache = work / "learned.pt"
-    key = asdict(cfg)
+    features = whole["features"].detach().cpu().contiguous()
+    key = {**asdict(cfg), "whole_data": hashlib.sha256(features.numpy().tobytes()).hexdigest()}
     if cache.exists() and not rerun:
         saved = torch.load(cache, map_location="cpu", weights_only=True)
         if saved.get("config") == key:
