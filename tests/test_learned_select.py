@@ -150,5 +150,7 @@ def test_cls_attention_stats_on_a_small_vit() -> None:
     assert bool((stats["cls_entropy"] <= math.log(16) + 1e-6).all()) and bool((stats["cls_entropy"] > 0).all())
     assert bool((stats["cls_kept_share"] >= 0.7 - 1e-6).all()) and bool((stats["cls_kept_share"] <= 1 + 1e-6).all())
     assert not is_patched(model)
+    shallow = timm.create_model("deit_micro_patch2_16", img_size=8, depth=2)
+    assert cls_attention_stats(shallow, data)["cls_entropy"].shape == (6,)
     with pytest.raises(ValueError, match="timm ViT"):
         cls_attention_stats(torch.nn.Linear(2, 2), data)

@@ -69,6 +69,7 @@ def cls_attention_stats(model: torch.nn.Module, dataset: Dataset, keep_rate: flo
     pruning block of ``model``, a timm ViT (patched here at keep rate 1 if it is not yet, and
     restored afterwards). Entropy is in nats over the patch tokens (CLS row renormalised)."""
     from ...patch import (
+        DEFAULT_PRUNE_LAYERS,
         apply_patch,
         is_patched,
         kept_token_count,
@@ -83,8 +84,8 @@ def cls_attention_stats(model: torch.nn.Module, dataset: Dataset, keep_rate: flo
                          "CLS-attention statistics need one")
     patched_here = not is_patched(model)
     saved_rate = getattr(model, "keep_rate", 1.0)
-    if patched_here:
-        apply_patch(model)
+    if patched_here:  # the first default pruning block, or the last block of a shallower ViT
+        apply_patch(model, prune_layers=(min(DEFAULT_PRUNE_LAYERS[0], len(model.blocks) - 1),))
     model.keep_rate = 1.0  # every token reaches the block: the statistics describe the whole image
     block = model.blocks[model.prune_layers[0] if model.prune_layers else 0]
     captured: list[torch.Tensor] = []
