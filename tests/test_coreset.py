@@ -187,7 +187,7 @@ def test_bad_input_raises_value_error_naming_the_argument(kwargs: dict, named: s
 
 
 def test_registry_lists_the_documented_methods() -> None:
-    assert set(METHODS) == {"random", "herding", "kcenter", "easy", "hard", "ccs"}
+    assert set(METHODS) == {"random", "herding", "kcenter", "easy", "hard", "ccs", "learned"}
 
 
 def test_kcenter_first_mean_starts_at_the_class_mean() -> None:

@@ -14,7 +14,9 @@ Finished runs (their ``summary.json``, made with the same arguments and subset) 
 reused unless ``--rerun``. The training recipe is fixed across methods; see
 :func:`protocol_args`.
 
-Methods: ``random``, ``herding``, ``kcenter``; a per-sample score of
+Methods: ``random``, ``herding``, ``kcenter``; ``learned`` (the learned multi-metric
+selector of :mod:`tome_train.cli.learned`, fed by the whole-data run; its ``score_s`` is the
+pipeline's time, and ``select_gflops`` its FLOPs beyond the whole-data run); a per-sample score of
 :mod:`tome_train.scoring` (``forgetting``, ``el2n``, ...) keeps the most important
 samples per class; ``easy:SCORE`` and ``ccs:SCORE`` use the other rules.
 """
@@ -33,99 +35,18 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_save, atomic_write_text
-from .common import exits_on_bad_input, one_line_errors
-
-FEATURE_METHODS = ("random", "herding", "kcenter")
-SCORE_RULES = ("hard", "easy", "ccs")  # "SCORE" alone means hard: the most important samples
-DEFAULT_IMG_SIZE = {"digits": 16, "fashion-mnist": 28, "cifar10": 32}
-DEFAULT_EMBED_EPOCHS = {"digits": 30}
+from .common import exits_on_bad_input
+from .coreset_args import (  # noqa: F401 (parse_method: part of this module's interface)
+    DEFAULT_EMBED_EPOCHS,
+    DEFAULT_IMG_SIZE,
+    check_args,
+    parse_method,
+)
+from .coreset_args import build_parser as _build_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="coreset.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="digits", help="digits, fashion-mnist, cifar10, imagefolder")
-    p.add_argument("--data-path", default=None)
-    p.add_argument("--methods", default="random,herding,kcenter",
-                   help="comma-separated: random, herding, kcenter, a tome_train.scoring method "
-                        "(e.g. forgetting), easy:SCORE or ccs:SCORE")
-    p.add_argument("--ipc", default=None, help="images per class, comma-separated (default 1,10)")
-    p.add_argument("--fractions", default=None, help="fractions of the training set instead of --ipc, e.g. 0.7")
-    p.add_argument("--models", type=int, default=3, help="fresh networks trained per subset")
-    p.add_argument("--seeds", default="0", help="selection seeds, comma-separated")
-    p.add_argument("--model", default="convnet3")
-    p.add_argument("--img-size", type=int, default=None, help="default: 16 digits, 28 fashion-mnist, 32 cifar10")
-    p.add_argument("--embed-epochs", type=int, default=None,
-                   help="epochs of the whole-data network (default 30 for digits, else 8)")
-    p.add_argument("--eval-epochs", type=int, default=300, help="epochs of each network trained on a subset")
-    p.add_argument("--score-epochs", type=int, default=None, help="epochs of the scoring runs (scoring's default)")
-    p.add_argument("--train-args", default="", help="extra tools/train.py arguments for every run, quoted")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--output-dir", default="runs/coreset")
-    p.add_argument("--rerun", action="store_true", help="ignore finished runs in --output-dir")
-    return one_line_errors(p)
-
-
-def _ints(text: str, name: str) -> list[int]:
-    try:
-        values = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"{name}: comma-separated integers expected, got {text!r}") from None
-    if not values:
-        raise ValueError(f"{name}: at least one value expected, got {text!r}")
-    return values
-
-
-def parse_method(spec: str) -> tuple[str, str | None]:
-    """``"herding"`` -> ("herding", None); ``"forgetting"`` -> ("hard", "forgetting");
-    ``"ccs:el2n"`` -> ("ccs", "el2n")."""
-    if spec in FEATURE_METHODS:
-        return spec, None
-    rule, _, score = spec.rpartition(":")
-    rule = rule or "hard"
-    if rule not in SCORE_RULES or not score:
-        raise ValueError(f"--methods: unknown method {spec!r} (allowed: {', '.join(FEATURE_METHODS)}, a "
-                         f"score of tome_train.scoring, or RULE:SCORE with RULE in {', '.join(SCORE_RULES)})")
-    return rule, score
-
-
-def check_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Validate everything that needs no data; return the parsed lists."""
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not methods:
-        raise ValueError("--methods: at least one method expected")
-    parsed = {m: parse_method(m) for m in methods}
-    scores = sorted({score for _, score in parsed.values() if score is not None})
-    if scores:
-        from .coreset_scores import check_scores
-
-        check_scores(scores)
-    if args.ipc is not None and args.fractions is not None:
-        raise ValueError("--ipc and --fractions both set the budget: give one")
-    if args.fractions is not None:
-        try:
-            fractions = [float(t) for t in args.fractions.split(",") if t.strip()]
-        except ValueError:
-            raise ValueError(f"--fractions: comma-separated numbers expected, got {args.fractions!r}") from None
-        if not fractions or not all(0.0 < f <= 1.0 for f in fractions):
-            raise ValueError(f"--fractions: numbers in (0, 1] expected, got {args.fractions!r}")
-        budgets = [("fraction", f) for f in fractions]
-    else:
-        ipcs = _ints(args.ipc or "1,10", "--ipc")
-        if min(ipcs) < 1:
-            raise ValueError(f"--ipc: images per class must be >= 1, got {min(ipcs)}")
-        budgets = [("ipc", k) for k in ipcs]
-    seeds = _ints(args.seeds, "--seeds")
-    if min(seeds) < 0:
-        raise ValueError(f"--seeds: non-negative integers expected, got {args.seeds!r}")
-    for name in ("models", "eval_epochs", "embed_epochs", "score_epochs", "img_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if args.dataset != "digits" and args.data_path is None:
-        raise ValueError(f"--data-path is required for --dataset {args.dataset}")
-    return {"methods": parsed, "scores": scores, "budgets": budgets, "seeds": seeds}
-
+    return _build_parser(__doc__)
 
 # The one recipe of every network here (whole data and subsets): the condensation papers'
 # SGD (lr 0.01, momentum 0.9, weight decay 5e-4, batch 256, plain cross-entropy), with the
@@ -212,6 +133,9 @@ def choose(rule: str, kind: str, value: float, seed: int, features: torch.Tensor
         budget, balance = int(value) * num_classes, True
     else:
         budget, balance = max(1, round(value * labels.numel())), False
+    if rule == "learned":
+        return select(rule, budget, features=features, scores=scores, labels=labels, balance=balance, seed=seed,
+                      cluster_seed=seed)
     return select(rule, budget, features=features if scores is None else None, scores=scores,
                   labels=labels, balance=balance, seed=seed)
 
@@ -247,13 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         from .coreset_scores import importance
 
         scores = {name: importance(name, run["scores"][name]) for name in lists["scores"]}
+    learned_costs = {}
+    if any(rule == "learned" for rule, _ in lists["methods"].values()):
+        scores["learned"], learned_costs = learned_scores(args, lists["seeds"][0], out, plain, run)
     rows: list[dict[str, Any]] = []
     for method, (rule, score) in lists["methods"].items():
         for kind, value in lists["budgets"]:
             top1, select_s, budget = [], [], 0
             for seed in lists["seeds"]:
                 t0 = time.perf_counter()
-                indices = choose(rule, kind, value, seed, features, labels, scores.get(score))
+                rule_scores = scores.get(score) if score else scores.get("learned") if rule == "learned" else None
+                indices = choose(rule, kind, value, seed, features, labels, rule_scores)
                 select_s.append(time.perf_counter() - t0)
                 budget = int(indices.numel())
                 sel_dir = out / method.replace(":", "-") / budget_name(kind, value) / f"seed{seed}"
@@ -267,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{' (reused)' if reused else ''}")
             rows.append({"method": method, "rule": rule, "score": score, kind: value, "budget": budget,
                          "top1": top1, "select_s": sum(select_s) / len(select_s),
-                         "score_s": score_s.get(score, 0.0) if score else 0.0})
+                         "score_s": score_s.get(score, 0.0) if score else 0.0,
+                         **(learned_costs if rule == "learned" else {})})
     report = {
         "dataset": args.dataset, "model": args.model, "img_size": args.img_size, "seeds": lists["seeds"],
         "models": args.models, "embed_epochs": args.embed_epochs, "eval_epochs": args.eval_epochs,
@@ -281,6 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report))
     _log(f"wrote {out / 'coreset.json'} and {out / 'coreset.png'}")
     return 0
+
+
+def learned_scores(args: argparse.Namespace, seed: int, out: Path, plain: Any,
+                   run: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    """The learned selector's predicted scores from the whole-data ``run``, and its costs."""
+    from .learned import LearnedConfig, predict_scores
+
+    cfg = LearnedConfig(dataset=args.dataset, data_path=args.data_path, img_size=args.img_size, seed=seed,
+                        device=args.device, probe_clusters=args.probe_clusters, probe_epochs=args.probe_epochs,
+                        vit_epochs=args.vit_epochs)
+    result = predict_scores(cfg, plain, run, out / "learned" / "pipeline" / f"seed{seed}", rerun=args.rerun)
+    extra = [row for row in result["ledger"] if row["stage"] != "whole_data"]
+    _log(f"learned: indicators {', '.join(result['indicators'])}; cluster labels "
+         f"{[round(v, 3) for v in result['cluster_labels']]}")
+    return result["scores"], {"score_s": sum(result["timings"].values()),
+                              "select_gflops": sum(row["gflops"] for row in extra)}
 
 
 def _plain_train_set(args: argparse.Namespace) -> Any:

@@ -10,12 +10,14 @@ from typing import Any
 import torch
 
 from . import geometric, scored
+from .learned.rule import learned_select
 
 
 @dataclass(frozen=True)
 class Method:
     """A method's function ``run(data, budget, generator, **options)`` and what ``data`` is:
-    ``"features"``, ``"scores"``, or ``None`` (then ``data`` is the number of candidates)."""
+    ``"features"``, ``"scores"``, ``"features+scores"`` (a ``(features, scores)`` pair), or
+    ``None`` (then ``data`` is the number of candidates)."""
 
     run: Callable[..., torch.Tensor]
     needs: str | None
@@ -37,6 +39,7 @@ METHODS: dict[str, Method] = {
     "easy": Method(scored.easy, "scores"),
     "hard": Method(scored.hard, "scores"),
     "ccs": Method(scored.ccs, "scores", options=("beta", "strata")),
+    "learned": Method(learned_select, "features+scores", options=("clusters", "cluster_seed")),
 }
 
 
@@ -62,6 +65,10 @@ def select(
     * ``easy`` / ``hard``: the lowest / highest ``scores``; ties broken at random.
     * ``ccs``: coverage-centric selection on ``scores``; options ``beta`` (hardest
       fraction cut, default 0.1) and ``strata`` (default 50).
+    * ``learned``: spectral clusters of ``features``, each giving its highest ``scores``
+      (a learned selector's predicted quality) in proportion to its size; option
+      ``clusters`` (default ``min(10, n // 10)`` per group of ``n`` candidates) and
+      ``cluster_seed`` (the clustering's seed; default drawn from ``seed``).
 
     ``features``: ``N x D`` float embeddings. ``scores``: ``N`` floats where a **higher
     score means a more important sample** (harder, more often forgotten, larger error);
@@ -117,6 +124,8 @@ def _select(
             data: Any = features[rows]
         elif spec.needs == "scores":
             data = scores[rows]
+        elif spec.needs == "features+scores":
+            data = (features[rows], scores[rows])
         else:
             data = rows.numel()
         local = spec.run(data, count, generator, **options)
@@ -203,8 +212,9 @@ def _check_inputs(
                              f"{tuple(labels.shape)}")
         labels = labels.detach().cpu().long()
         sizes["labels"] = labels.numel()
-    if spec.needs is not None and sizes.get(spec.needs) is None:
-        raise ValueError(f"{method} needs {spec.needs}")
+    for needed in (spec.needs or "").split("+"):
+        if needed and sizes.get(needed) is None:
+            raise ValueError(f"{method} needs {spec.needs.replace('+', ' and ')}")
     if not sizes:
         raise ValueError(f"{method} needs features, scores or labels (to know the data set size)")
     if len(set(sizes.values())) > 1:

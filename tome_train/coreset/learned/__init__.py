@@ -1,0 +1,30 @@
+"""A learned multi-metric selector (the InstructionGPT-4 recipe, for images).
+
+Per-sample indicators (:mod:`.indicators`: scores of :mod:`tome_train.scoring`, CLS-attention
+statistics of a patched ViT, a PCA of penultimate features) are standardised into one
+matrix; k-means clusters of the embedding each get a label, the validation top-1 of a
+cheap probe model trained on the cluster (:mod:`.probes`); a small MLP learns to map
+indicator vectors to scores whose mean over each cluster matches its label
+(:mod:`.regressor`); the selection rule (:mod:`.rule`, ``select("learned", ...)``) takes
+the top predicted samples of each spectral cluster in proportion to its size.
+
+The training runs themselves (whole data, ViT, probes) go through the engine from
+:mod:`tome_train.cli.learned`; this package holds the parts that need no training loop
+besides the hooks.
+"""
+
+from .indicators import (
+    ClsAttentionHook,
+    cls_attention_stats,
+    indicator_matrix,
+    pca_embedding,
+)
+from .probes import ValidationTop1Hook, kmeans_clusters, validation_split
+from .regressor import fit_regressor
+from .rule import capped_split, class_clusters, learned_select, spectral_clusters
+
+__all__ = [
+    "ClsAttentionHook", "ValidationTop1Hook", "capped_split", "class_clusters", "cls_attention_stats", "fit_regressor",
+    "indicator_matrix", "kmeans_clusters", "learned_select", "pca_embedding", "spectral_clusters",
+    "validation_split",
+]
