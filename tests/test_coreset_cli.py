@@ -65,6 +65,7 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], needle: str, tmp_path
 
 def test_method_specs() -> None:
     assert coreset_cli.parse_method("kcenter") == ("kcenter", None)
+    assert coreset_cli.parse_method("kcenter-mean") == ("kcenter-mean", None)
     assert coreset_cli.parse_method("forgetting") == ("hard", "forgetting")
     assert coreset_cli.parse_method("ccs:el2n") == ("ccs", "el2n")
     with pytest.raises(ValueError, match="--methods"):
@@ -106,3 +107,12 @@ def test_coreset_benchmark_reports_seconds_and_memory_per_method() -> None:
     assert all(len(r["seconds"]) == 2 and r["extra_peak_mb"] >= 0 for r in out["methods"].values())
     with pytest.raises(ValueError, match="methods"):
         coreset_benchmark(("nosuch",))
+
+
+def test_kcenter_mean_picks_the_point_nearest_each_class_mean() -> None:
+    g = torch.Generator().manual_seed(0)
+    feats, labels = torch.randn(60, 4, generator=g), torch.arange(60) % 3
+    picked = coreset_cli.choose("kcenter-mean", "ipc", 1, 7, feats, labels, None)
+    for c in range(3):
+        rows = (labels == c).nonzero().squeeze(1)
+        assert int(rows[((feats[rows] - feats[rows].mean(0)) ** 2).sum(1).argmin()]) in picked.tolist()

@@ -136,6 +136,8 @@ def choose(rule: str, kind: str, value: float, seed: int, features: torch.Tensor
     if rule == "learned":
         return select(rule, budget, features=features, scores=scores, labels=labels, balance=balance, seed=seed,
                       cluster_seed=seed)
+    if rule == "kcenter-mean":
+        return select("kcenter", budget, features=features, labels=labels, balance=balance, seed=seed, first="mean")
     return select(rule, budget, features=features if scores is None else None, scores=scores,
                   labels=labels, balance=balance, seed=seed)
 
