@@ -121,6 +121,17 @@ class Condenser:
     def sample_real(self, c: int, n: int | None = None) -> torch.Tensor:
         return self.pool.sample(c, n or int(self.config.batch_real), self.generator)
 
+    def augmented_class_batches(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per class, a real batch and the class's synthetic images, under one shared DSA draw."""
+        reals, syns = [], []
+        for c in range(self.num_classes):
+            real, syn = self.sample_real(c), self.class_images(c)
+            if self.augment:
+                real, syn = self.augment.siamese(self.generator, real, syn)
+            reals.append(real)
+            syns.append(syn)
+        return reals, syns
+
     def update_images(self, loss: torch.Tensor) -> None:
         """One optimiser step of the synthetic images on ``loss`` (no network gradients computed)."""
         (grad,) = torch.autograd.grad(loss, [self.images])

@@ -140,13 +140,7 @@ class FeatureAlignment(Condenser):
 
     def alignment_loss(self, net: nn.Module) -> torch.Tensor:
         cfg = self.config
-        reals, syns = [], []
-        for c in range(self.num_classes):
-            real, syn = self.sample_real(c), self.class_images(c)
-            if self.augment:
-                real, syn = self.augment.siamese(self.generator, real, syn)
-            reals.append(real)
-            syns.append(syn)
+        reals, syns = self.augmented_class_batches()
         real_sizes, syn_sizes = [r.shape[0] for r in reals], [s.shape[0] for s in syns]
         with torch.no_grad():
             if has_batch_norm(net):  # batch statistics over all classes, as published

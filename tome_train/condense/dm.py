@@ -38,13 +38,7 @@ class DistributionMatching(Condenser):
         net.train()
         for param in net.parameters():
             param.requires_grad_(False)
-        reals, syns = [], []
-        for c in range(self.num_classes):
-            real, syn = self.sample_real(c), self.class_images(c)
-            if self.augment:
-                real, syn = self.augment.siamese(self.generator, real, syn)
-            reals.append(real)
-            syns.append(syn)
+        reals, syns = self.augmented_class_batches()
         if has_batch_norm(net):
             # Batch statistics over all classes at once, as the reference does for BN networks.
             with torch.no_grad():
