@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tome_train.cli.compare import VARIANTS, main, variant_args
+from tome_train.cli.compare import VARIANTS, main, schedule_args, variant_args
 from tome_train.cli.compare_report import aggregate, format_table
 from tome_train.cli.train import fixed_subset
 
@@ -75,6 +75,21 @@ def test_variant_arguments_and_errors(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["--variants", "dense,nope"])
     assert "--variants" in capsys.readouterr().err
+
+
+def test_schedules_scale_with_the_run() -> None:
+    """DeiT/EViT's 5, 10 and 100 of 300 epochs at the same fractions of --epochs; a flag in
+    --train-args wins; ``fixed`` leaves tools/train.py's defaults."""
+    class Args:
+        epochs, keep_rate, schedules = 6, 0.7, "scaled"
+
+    assert schedule_args("dense", Args, []) == ["--warmup-epochs", "0.1"]
+    assert schedule_args("tokens", Args, []) == ["--warmup-epochs", "0.1", "--keep-rate-warmup", "0.2",
+                                                 "--keep-rate-decay", "2"]
+    assert schedule_args("all", Args, ["--keep-rate-decay=3"]) == ["--warmup-epochs", "0.1",
+                                                                   "--keep-rate-warmup", "0.2"]
+    Args.schedules = "fixed"
+    assert schedule_args("tokens", Args, []) == []
 
 
 def _run(seed: int, top1: float, gflops: float, wall: float) -> dict:

@@ -47,3 +47,19 @@ class KeepRateSchedule:
 
     def __call__(self, epoch: float) -> float:
         return keep_rate_at(epoch, self.target, self.warmup_epochs, self.decay_epochs)
+
+
+# DeiT / EViT at 300 epochs: LR warm-up 5 epochs; all tokens for 10, then cosine decay over 100.
+REFERENCE_EPOCHS = 300
+REFERENCE_SCHEDULE = {"warmup_epochs": 5.0, "keep_rate_warmup": 10.0, "keep_rate_decay": 100.0}
+
+
+def scaled_schedule(epochs: int) -> dict[str, float]:
+    """The reference schedule at the same fractions of a run of ``epochs`` epochs.
+
+    ``scaled_schedule(6)`` -> LR warm-up 0.1 epoch, keep rate 1.0 for 0.2 epoch, then
+    decaying to its target over 2 epochs (the keep rate steps per iteration).
+    """
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    return {name: value * epochs / REFERENCE_EPOCHS for name, value in REFERENCE_SCHEDULE.items()}

@@ -17,6 +17,12 @@ Prints a table (top-1 mean ± std; paired differences to dense and to dynamic ra
 ± 95% interval over seeds), writes ``compare.json`` and ``compare.png``. Finished runs
 (their ``summary.json``) are reused while their training arguments match, unless ``--rerun``.
 ``--jobs N`` runs N trainings at once in separate processes, one thread each.
+
+Schedules follow the run (``--schedules scaled``, the default): the LR warm-up and the
+keep-rate warm-up and decay are DeiT / EViT's 5, 10 and 100 of 300 epochs, scaled to
+``--epochs`` (:func:`tome_train.schedule.scaled_schedule`), unless ``--train-args`` sets
+them. ``--schedules fixed`` keeps ``tools/train.py``'s epoch counts, which do not depend on
+``--epochs`` (so a run extended with ``--resume`` continues as one run of that length).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import exits_on_bad_input, fraction, one_line_errors
+from ..schedule import scaled_schedule
 from .compare_report import aggregate, backward_fraction, format_table, plot
 
 VARIANTS = ("dense", "static-random", "dynamic-random", "forgetting-swap", "infobatch", "seta", "tokens", "all")
@@ -63,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="trainings run at once, one process and thread each")
     p.add_argument("--output-dir", default="runs/compare")
     p.add_argument("--train-args", default="", help="extra tools/train.py arguments, quoted")
+    p.add_argument("--schedules", default="scaled", choices=("scaled", "fixed"),
+                   help="scaled: LR and keep-rate schedules at DeiT/EViT's fractions of --epochs; "
+                        "fixed: tools/train.py's epoch counts")
     p.add_argument("--rerun", action="store_true", help="ignore finished runs in --output-dir")
     return p
 
@@ -97,7 +107,26 @@ def train_argv(variant: str, seed: int, args: argparse.Namespace, out: Path, kee
     for flag, value in (("--data-path", args.data_path), ("--model", args.model), ("--epochs", args.epochs)):
         if value is not None:
             argv += [flag, str(value)]
-    return argv + shlex.split(args.train_args)
+    extra = shlex.split(args.train_args)
+    return argv + schedule_args(variant, args, extra) + extra
+
+
+def schedule_args(variant: str, args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The scaled LR and keep-rate schedules of ``variant`` (none with ``--schedules fixed``);
+    a flag given in ``--train-args`` wins."""
+    if args.schedules == "fixed":
+        return []
+    schedule = scaled_schedule(args.epochs)
+    names = ["warmup_epochs"]
+    if ALIASES.get(variant, variant) in ("tokens", "all") and args.keep_rate < 1.0:
+        names += ["keep_rate_warmup", "keep_rate_decay"]
+    given = {a.split("=", 1)[0] for a in extra if a.startswith("--")}
+    out: list[str] = []
+    for name in names:
+        flag = "--" + name.replace("_", "-")
+        if flag not in given:
+            out += [flag, f"{schedule[name]:g}"]
+    return out
 
 
 # Arguments that do not change what a run computes.
@@ -193,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "matched_data_keep": keep or None, "match_budget": args.match_budget, "all_policy": args.all_policy,
         "attn_keep": args.attn_keep, "num_test": runs[0].get("num_test"), "variants": table,
         "total_wall_s": time.perf_counter() - start, "jobs": args.jobs,
+        "schedules": {"kind": args.schedules, **(scaled_schedule(args.epochs) if args.schedules == "scaled" else {})},
     }
     (out / "compare.json").write_text(json.dumps(report, indent=2))
     title = (f"{args.dataset}, {report['model']}, {args.epochs} ep, seeds {args.seeds}; "

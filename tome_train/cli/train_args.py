@@ -124,9 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("token and attention level")
     g.add_argument("--keep-rate", type=fraction("--keep-rate"), default=1.0,
                    help="token keep rate at each pruning layer (1.0: model not patched)")
-    g.add_argument("--keep-rate-warmup", type=bounded(int, "--keep-rate-warmup", strictly_positive=False), default=0,
+    g.add_argument("--keep-rate-warmup", type=bounded(float, "--keep-rate-warmup", strictly_positive=False), default=0.0,
                    help="epochs at keep rate 1.0 before decaying")
-    g.add_argument("--keep-rate-decay", type=bounded(int, "--keep-rate-decay", strictly_positive=False), default=0,
+    g.add_argument("--keep-rate-decay", type=bounded(float, "--keep-rate-decay", strictly_positive=False), default=0.0,
                    help="epochs of cosine decay from 1.0 to --keep-rate, stepped per iteration")
     g.add_argument("--prune-layers", type=_layers, default=(3, 6, 9), help="e.g. 3,6,9")
     g.add_argument("--fuse", action="store_true", help="fuse pruned tokens into one (EViT)")
