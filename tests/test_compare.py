@@ -78,16 +78,14 @@ def test_variant_arguments_and_errors(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_schedules_scale_with_the_run() -> None:
-    """DeiT/EViT's 5, 10 and 100 of 300 epochs at the same fractions of --epochs; a flag in
-    --train-args wins; ``fixed`` leaves tools/train.py's defaults."""
+    """EViT's 10 and 100 of 300 epochs at the same fractions of --epochs, for the token
+    variants; a flag in --train-args wins; ``fixed`` leaves tools/train.py's defaults."""
     class Args:
         epochs, keep_rate, schedules = 6, 0.7, "scaled"
 
-    assert schedule_args("dense", Args, []) == ["--warmup-epochs", "0.1"]
-    assert schedule_args("tokens", Args, []) == ["--warmup-epochs", "0.1", "--keep-rate-warmup", "0.2",
-                                                 "--keep-rate-decay", "2"]
-    assert schedule_args("all", Args, ["--keep-rate-decay=3"]) == ["--warmup-epochs", "0.1",
-                                                                   "--keep-rate-warmup", "0.2"]
+    assert schedule_args("dense", Args, []) == []
+    assert schedule_args("tokens", Args, []) == ["--keep-rate-warmup", "0.2", "--keep-rate-decay", "2"]
+    assert schedule_args("all", Args, ["--keep-rate-decay=3"]) == ["--keep-rate-warmup", "0.2"]
     Args.schedules = "fixed"
     assert schedule_args("tokens", Args, []) == []
 

@@ -49,16 +49,17 @@ class KeepRateSchedule:
         return keep_rate_at(epoch, self.target, self.warmup_epochs, self.decay_epochs)
 
 
-# DeiT / EViT at 300 epochs: LR warm-up 5 epochs; all tokens for 10, then cosine decay over 100.
+# EViT at 300 epochs: all tokens for 10, then cosine decay to the target over 100.
 REFERENCE_EPOCHS = 300
-REFERENCE_SCHEDULE = {"warmup_epochs": 5.0, "keep_rate_warmup": 10.0, "keep_rate_decay": 100.0}
+REFERENCE_SCHEDULE = {"keep_rate_warmup": 10.0, "keep_rate_decay": 100.0}
 
 
 def scaled_schedule(epochs: int) -> dict[str, float]:
-    """The reference schedule at the same fractions of a run of ``epochs`` epochs.
+    """EViT's keep-rate schedule at the same fractions of a run of ``epochs`` epochs.
 
-    ``scaled_schedule(6)`` -> LR warm-up 0.1 epoch, keep rate 1.0 for 0.2 epoch, then
-    decaying to its target over 2 epochs (the keep rate steps per iteration).
+    ``scaled_schedule(6)`` -> keep rate 1.0 for 0.2 epoch, then decaying to its target over
+    2 epochs (the keep rate steps per iteration). The LR warm-up is not scaled: on a ViT
+    trained from scratch it is about optimizer steps, not the run's length (see the README).
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
