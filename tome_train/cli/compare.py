@@ -39,8 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .common import exits_on_bad_input, fraction, one_line_errors
 from ..schedule import scaled_schedule
+from .common import exits_on_bad_input, fraction, one_line_errors
 from .compare_report import aggregate, backward_fraction, format_table, plot
 
 VARIANTS = ("dense", "static-random", "dynamic-random", "forgetting-swap", "infobatch", "seta", "tokens", "all")
