@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tome_train.cli.compare import VARIANTS, main, schedule_args, variant_args
+from tome_train.cli.compare import VARIANTS, main, parse_args, schedule_args, variant_args
 from tome_train.cli.compare_report import aggregate, format_table
 from tome_train.cli.train import fixed_subset
 
@@ -88,6 +88,15 @@ def test_schedules_scale_with_the_run() -> None:
     assert schedule_args("all", Args, ["--keep-rate-decay=3"]) == ["--keep-rate-warmup", "0.2"]
     Args.schedules = "fixed"
     assert schedule_args("tokens", Args, []) == []
+
+
+def test_gpu_preset_fills_defaults_and_flags_win() -> None:
+    _, args = parse_args(["--preset", "cifar10-gpu", "--epochs", "3"])
+    assert (args.dataset, args.model, args.device, args.seeds) == ("cifar10", "deit_tiny_patch4_32", "cuda", "0,1,2")
+    assert args.epochs == 3 and args.match_budget == "infobatch"
+    assert args.variants.split(",") == list(VARIANTS)
+    _, plain = parse_args([])
+    assert (plain.dataset, plain.device) == ("digits", "cpu")
 
 
 def _run(seed: int, top1: float, gflops: float, wall: float) -> dict:

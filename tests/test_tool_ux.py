@@ -156,3 +156,11 @@ def test_compare_reports_whether_the_attention_level_ran() -> None:
     assert table["all"]["attn_active"] is False and "64 tokens" in table["all"]["attn_dense_reason"]
     lines = format_table(table).splitlines()
     assert "attention dense" in lines[2] and "attention dense" not in lines[1]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_cuda_is_bad_input() -> None:
+    from tome_train.engine.runtime import resolve_device
+
+    with pytest.raises(ValueError, match="--device"):
+        resolve_device("cuda")

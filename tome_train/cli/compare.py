@@ -48,10 +48,24 @@ ALIASES = {"random": "static-random", "selector": "forgetting-swap"}
 KEEP_POLICIES = ("static-random", "dynamic-random", "forgetting-swap")
 MATCHABLE = ("infobatch", "seta")
 
+# Named settings for --preset; flags given on the command line win.
+PRESETS = {
+    # The full CIFAR-10 comparison on one GPU (bf16 autocast is train.py's default on CUDA):
+    # 50,000 training images, DeiT-Tiny's width at 32 px, the full test set.
+    "cifar10-gpu": {
+        "dataset": "cifar10", "data_path": "../shared/data/cifar10-jpeg", "model": "deit_tiny_patch4_32",
+        "epochs": 15, "seeds": "0,1,2", "device": "cuda", "jobs": 1, "match_budget": "infobatch",
+        "variants": ",".join(VARIANTS), "output_dir": "runs/compare-cifar10-gpu",
+        "train_args": "--batch-size 256 --num-workers 4",
+    },
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                   help="named defaults (cifar10-gpu: the full CIFAR-10 comparison on one GPU); flags given win")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--data-path", default=None)
     p.add_argument("--model", default=None, help="default: the data set's default model")
@@ -191,10 +205,19 @@ def _parse_lists(parser: argparse.ArgumentParser, args: argparse.Namespace) -> t
     return seeds, variants
 
 
-@exits_on_bad_input
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The parser and the arguments, a ``--preset``'s values filling what ``argv`` leaves out."""
     parser = one_line_errors(build_parser())
     args = parser.parse_args(argv)
+    if args.preset is not None:
+        parser.set_defaults(**PRESETS[args.preset])
+        args = parser.parse_args(argv)
+    return parser, args
+
+
+@exits_on_bad_input
+def main(argv: list[str] | None = None) -> int:
+    parser, args = parse_args(argv)
     seeds, variants = _parse_lists(parser, args)
     if args.epochs is None:
         args.epochs = 8 if args.dataset == "digits" else 30
