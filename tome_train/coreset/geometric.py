@@ -32,6 +32,12 @@ def squared_norms(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=1).square_()
 
 
+def nearest_to_mean(x: torch.Tensor, sq_norms: torch.Tensor) -> int:
+    """The row of ``x`` nearest the mean of all rows: herding's first pick, same arithmetic."""
+    mean = x.mean(0, dtype=torch.float64).float()
+    return int(torch.addmv(sq_norms, x, mean, alpha=-2.0).argmin())  # ||x - m||^2 up to a constant
+
+
 def herding(features: torch.Tensor, budget: int) -> torch.Tensor:
     """Greedy herding: each step adds the candidate that brings the running mean of the
     chosen rows closest to the mean of all rows (argmin of the distance).
@@ -115,7 +121,7 @@ def kcenter_greedy(
 
     with single_thread():
         if first == "mean":
-            start = int((sq_norms - 2.0 * (x @ x.mean(0))).argmin())  # ||x - m||^2 up to a constant
+            start = nearest_to_mean(x, sq_norms)
         else:
             start = int(torch.randint(n, (1,), generator=generator))
         add(0, start)
