@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tome_train.cli.compare import VARIANTS, main, parse_args, schedule_args, variant_args
+from tome_train.cli.compare import (
+    VARIANTS,
+    _parse_lists,
+    main,
+    parse_args,
+    schedule_args,
+    train_argv,
+    variant_args,
+)
 from tome_train.cli.compare_report import aggregate, format_table
 from tome_train.cli.train import fixed_subset
 
@@ -75,6 +83,16 @@ def test_variant_arguments_and_errors(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["--variants", "dense,nope"])
     assert "--variants" in capsys.readouterr().err
+
+
+def test_variant_args_reach_their_variant_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser, args = parse_args(["--variant-args", "infobatch=--prune-ratio 0.7", "--train-args", "--lr 1e-3"])
+    _parse_lists(parser, args)
+    assert train_argv("infobatch", 0, args, tmp_path, None)[-4:] == ["--lr", "1e-3", "--prune-ratio", "0.7"]
+    assert "--prune-ratio" not in train_argv("dense", 0, args, tmp_path, None)
+    with pytest.raises(SystemExit):
+        main(["--variant-args", "nope=--lr 1"])
+    assert "--variant-args" in capsys.readouterr().err
 
 
 def test_schedules_scale_with_the_run() -> None:

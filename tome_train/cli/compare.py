@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="trainings run at once, one process and thread each")
     p.add_argument("--output-dir", default="runs/compare")
     p.add_argument("--train-args", default="", help="extra tools/train.py arguments, quoted")
+    p.add_argument("--variant-args", action="append", default=[], metavar="VARIANT=ARGS",
+                   help="extra tools/train.py arguments for one variant, after --train-args, e.g. "
+                        "'infobatch=--prune-ratio 0.7' (repeatable)")
     p.add_argument("--schedules", default="scaled", choices=("scaled", "fixed"),
                    help="scaled: keep-rate warm-up and decay at EViT's fractions of --epochs; "
                         "fixed: tools/train.py's epoch counts")
@@ -122,7 +125,7 @@ def train_argv(variant: str, seed: int, args: argparse.Namespace, out: Path, kee
     for flag, value in (("--data-path", args.data_path), ("--model", args.model), ("--epochs", args.epochs)):
         if value is not None:
             argv += [flag, str(value)]
-    extra = shlex.split(args.train_args)
+    extra = shlex.split(args.train_args) + shlex.split(args.variant_extra.get(variant, ""))
     return argv + schedule_args(variant, args, extra) + extra
 
 
@@ -200,6 +203,14 @@ def _parse_lists(parser: argparse.ArgumentParser, args: argparse.Namespace) -> t
                      f"(got {args.seeds!r}, unknown {bad})")
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    args.variant_extra = {}
+    for item in args.variant_args:
+        name, sep, extra = item.partition("=")
+        name = ALIASES.get(name.strip(), name.strip())
+        if not sep or name not in VARIANTS or name in args.variant_extra:
+            parser.error(f"--variant-args: VARIANT=ARGS with VARIANT one of {', '.join(VARIANTS)}, "
+                         f"each at most once; got {item!r}")
+        args.variant_extra[name] = extra
     if args.match_budget and args.match_budget not in variants:
         variants.insert(0, args.match_budget)
     return seeds, variants
@@ -242,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset, "model": args.model or runs[0].get("args", {}).get("model"),
         "epochs": args.epochs, "seeds": seeds, "keep_rate": args.keep_rate, "data_keep": args.data_keep,
         "matched_data_keep": keep or None, "match_budget": args.match_budget, "all_policy": args.all_policy,
-        "attn_keep": args.attn_keep, "num_test": runs[0].get("num_test"), "variants": table,
+        "attn_keep": args.attn_keep, "variant_args": args.variant_extra,
+        "num_test": runs[0].get("num_test"), "variants": table,
         "total_wall_s": time.perf_counter() - start, "jobs": args.jobs,
         "schedules": {"kind": args.schedules, **(scaled_schedule(args.epochs) if args.schedules == "scaled" else {})},
     }
