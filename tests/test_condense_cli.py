@@ -37,6 +37,9 @@ def test_condense_writes_set_grid_and_summary(tmp_path, capsys) -> None:
     (["--method", "kip", "--iterations", "1"], "unknown method"),
     (["--method", "dm", "--iterations", "1", "--model", "condense_missing_model"], "unknown model"),
     (["--method", "dm", "--iterations", "1", "--option", "lr_image=1"], "unknown option"),
+    (["--method", "dm", "--iterations", "1", "--resume"], "condense_state.pt does not exist"),
+    (["--synthetic", "x.pt", "--resume"], "--resume continues a condensing run"),
+    (["--method", "dm", "--iterations", "1", "--checkpoint-interval", "-1"], "--checkpoint-interval must be >= 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -44,3 +47,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message) -> No
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+def test_resume_continues_to_the_same_set(tmp_path) -> None:
+    import torch
+
+    args = ["--method", "dm", "--ipc", "1", "--option", "batch_real=16", "--no-random-real", *BASE]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert main([*args, "--iterations", "3", "--output-dir", str(whole)]) == 0
+    assert main([*args, "--iterations", "2", "--output-dir", str(parts)]) == 0
+    assert main([*args, "--iterations", "3", "--output-dir", str(parts), "--resume"]) == 0
+    summary = json.loads((parts / "condense.json").read_text())
+    assert summary["iterations"] == 3 and summary["resumed_at"] == 2 and len(summary["losses"]) == 3
+    a = torch.load(whole / "synthetic.pt", weights_only=True)["images"]
+    b = torch.load(parts / "synthetic.pt", weights_only=True)["images"]
+    assert torch.equal(a, b)
+    assert summary["losses"] == json.loads((whole / "condense.json").read_text())["losses"]

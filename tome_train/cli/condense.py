@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from ..condense import (
     evaluate_set,
     get_method,
 )
+from ..condense.checkpoint import STATE_FILE, load_state
 from ..flops import TrainingFlopsLedger
 from .common import DefaultsHelpFormatter, exits_on_bad_input, one_line_errors
 
@@ -59,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--output-dir", required=True)
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue the run saved in OUTPUT_DIR/{STATE_FILE} (same arguments; "
+                        "--iterations may be larger than before)")
+    p.add_argument("--checkpoint-interval", type=float, default=300.0, metavar="SECONDS",
+                   help=f"save the condensing state to OUTPUT_DIR/{STATE_FILE} this often "
+                        "(and after the last iteration); 0: after every iteration")
     p.add_argument("--no-progress", action="store_true")
     return one_line_errors(p)
 
@@ -103,6 +111,11 @@ def _check(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not args.eval_lr > 0:
         raise ValueError(f"--eval-lr must be > 0, got {args.eval_lr}")
+    if not args.checkpoint_interval >= 0:
+        raise ValueError(f"--checkpoint-interval must be >= 0 seconds, got {args.checkpoint_interval}")
+    if args.resume and args.synthetic:
+        raise ValueError("--resume continues a condensing run; --synthetic evaluates a finished set: "
+                         "give one of them")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -128,13 +141,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if loaded is None:
         condenser = method(pool, ipc, config, model=args.model, init=args.init, seed=args.seed,
                            device=args.device)
-        start = time.perf_counter()
-        run_info = condenser.run(args.iterations, progress=not args.no_progress)
-        condense_s = time.perf_counter() - start
+        state_path = out / STATE_FILE
+        if args.resume:
+            load_state(condenser, state_path)
+        elif state_path.exists():
+            print(f"note: starting afresh over the earlier run in {state_path} (--resume continues it)",
+                  file=sys.stderr, flush=True)
+        run_info = condenser.run(args.iterations, progress=not args.no_progress, checkpoint=state_path,
+                                 checkpoint_interval_s=args.checkpoint_interval)
+        condense_s = run_info["seconds"]
         synthetic = condenser.synthetic_set(dataset=args.dataset, img_size=img_size, mean=mean, std=std)
         synthetic.save(out / "synthetic.pt")
         synthetic.save_grid(out / "synthetic.png", mean, std)
-        summary.update(iterations=run_info["iterations"], sec_per_iteration=run_info["sec_per_iteration"],
+        summary.update(iterations=run_info["iterations"], resumed_at=run_info["resumed_at"],
+                       checkpoint=str(state_path), sec_per_iteration=run_info["sec_per_iteration"],
                        condense_s=condense_s, final_loss=run_info["losses"][-1],
                        losses=run_info["losses"], config=condenser.config.as_dict(),
                        cost=condenser.cost.summary(condenser.gflops_per_sample, condense_s),

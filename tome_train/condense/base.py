@@ -12,6 +12,7 @@ import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -90,6 +91,7 @@ class Condenser:
         self.optimizer = torch.optim.SGD([self.images], lr=self.config.lr_img,
                                          momentum=self.config.momentum_img)
         self.history: list[float] = []
+        self.elapsed_s = 0.0  # condensing seconds so far, across continued runs
 
     # ------------------------------------------------------------------ pieces
     def check_network(self) -> None:
@@ -162,27 +164,70 @@ class Condenser:
         """One iteration of the method; returns its matching loss."""
         raise NotImplementedError
 
-    def run(self, iterations: int | None = None, progress: bool = True) -> dict[str, Any]:
-        """Run ``iterations`` (default: the method's published count); returns losses and timings."""
+    def run(self, iterations: int | None = None, progress: bool = True, checkpoint: str | Path | None = None,
+            checkpoint_interval_s: float = 300.0) -> dict[str, Any]:
+        """Run up to ``iterations`` in total (default: the method's published count).
+
+        A restored run continues from its last iteration. With ``checkpoint``, the state is
+        saved there whenever ``checkpoint_interval_s`` have passed since the last save, and
+        after the last iteration. Returns losses and timings (seconds across continued runs).
+        """
+        from .checkpoint import save_state
+
         iterations = self.config.iterations if iterations is None else iterations
         if iterations < 1:
             raise ValueError(f"--iterations must be >= 1, got {iterations}")
+        done = len(self.history)
+        if iterations < done:
+            raise ValueError(f"--iterations {iterations} is below the {done} iterations the resumed run has done")
         import sys
 
         from tqdm import tqdm
 
         # Redirected to a log: refresh rarely, the bar is one line rewritten with carriage returns.
-        bar = tqdm(range(iterations), desc=self.name, disable=not progress, dynamic_ncols=True,
-                   mininterval=0.1 if sys.stderr.isatty() else 10.0)
-        start = time.perf_counter()
+        bar = tqdm(range(done, iterations), desc=self.name, disable=not progress, dynamic_ncols=True,
+                   initial=done, total=iterations, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+        start, before = time.perf_counter(), self.elapsed_s
+        last_save = start
         for iteration in bar:
             loss = float(self.step(iteration))
             self.history.append(loss)
             recent = self.history[-10:]
             bar.set_postfix(loss=f"{loss:.4f}", running=f"{sum(recent) / len(recent):.4f}")
-        seconds = time.perf_counter() - start
-        return {"iterations": iterations, "seconds": seconds, "sec_per_iteration": seconds / iterations,
-                "losses": list(self.history)}
+            now = time.perf_counter()
+            self.elapsed_s = before + (now - start)
+            if checkpoint is not None and (now - last_save >= checkpoint_interval_s or iteration == iterations - 1):
+                save_state(self, checkpoint)
+                last_save = time.perf_counter()
+        seconds = self.elapsed_s
+        return {"iterations": iterations, "resumed_at": done, "seconds": seconds,
+                "sec_per_iteration": seconds / iterations, "losses": list(self.history)}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain values: what the next iteration depends on (see :mod:`.checkpoint`)."""
+        return {"images": self.images.detach().cpu().clone(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state().clone(), "history": list(self.history),
+                "cost": dataclasses.asdict(self.cost), "elapsed_s": self.elapsed_s,
+                "method_state": self.method_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            self.images.copy_(state["images"].to(self.images.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history = [float(x) for x in state["history"]]
+        self.cost = CostMeter(**state["cost"])
+        self.elapsed_s = float(state["elapsed_s"])
+        self.load_method_state(state["method_state"])
+        # Last: restoring a method's state must not draw from the run's generator.
+        self.generator.set_state(state["generator"])
+
+    def method_state(self) -> dict[str, Any]:
+        """A method's own state across iterations (tensors and plain values); none by default."""
+        return {}
+
+    def load_method_state(self, state: dict[str, Any]) -> None:
+        pass
 
     def details(self) -> dict[str, Any]:
         """Method-specific facts about the run (loop counts, queue size, ...) for the report."""

@@ -102,6 +102,12 @@ class FeatureAlignment(Condenser):
     def details(self) -> dict:
         return {"loop_counts": [list(c) for c in self.loop_counts]}
 
+    def method_state(self) -> dict:
+        return {"loop_counts": [list(c) for c in self.loop_counts]}
+
+    def load_method_state(self, state: dict) -> None:
+        self.loop_counts = [(int(u), int(e)) for u, e in state["loop_counts"]]
+
     def layer_weights(self, depth: int) -> list[float]:
         weights = list(self.config.block_weights)[-depth:]
         return [weights[0]] * (depth - len(weights)) + weights

@@ -30,6 +30,7 @@ from torch import nn
 from .augment import DEFAULT_STRATEGY
 from .base import Condenser, MethodConfig
 from .matching import mean_embedding_distance
+from .networks import build_network
 from .synthetic import expand_partitions
 
 EMBED_CHUNK = 512  # real images per forward when embedding large batches (memory)
@@ -109,9 +110,25 @@ class ImprovedDistributionMatching(Condenser):
         return {"queue_size": len(self.queue),
                 "queue_accuracy_percent": [round(e.accuracy_percent(), 2) for e in self.queue]}
 
-    def _queued(self) -> QueuedNetwork:
+    def method_state(self) -> dict:
+        return {"queue": [{"net": e.net.state_dict(), "optimizer": e.optimizer.state_dict(),
+                           "correct": e.correct, "seen": e.seen} for e in self.queue]}
+
+    def load_method_state(self, state: dict) -> None:
+        queue = []
+        for saved in state["queue"]:
+            # Weights come from the checkpoint: build under a fixed seed, not the run's generator.
+            entry = self._queued(build_network(self.model_name, self.num_classes, self.image_shape, 0,
+                                               self.device, **self.model_kwargs))
+            entry.net.load_state_dict(saved["net"])
+            entry.optimizer.load_state_dict(saved["optimizer"])
+            entry.correct, entry.seen = int(saved["correct"]), int(saved["seen"])
+            queue.append(entry)
+        self.queue = queue
+
+    def _queued(self, net: nn.Module | None = None) -> QueuedNetwork:
         cfg = self.config
-        net = self.new_network()
+        net = self.new_network() if net is None else net
         optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr_net, momentum=cfg.momentum_net,
                                     weight_decay=cfg.weight_decay_net)
         return QueuedNetwork(net, optimizer)
