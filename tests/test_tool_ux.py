@@ -164,3 +164,17 @@ def test_cuda_requested_without_cuda_is_bad_input() -> None:
 
     with pytest.raises(ValueError, match="--device"):
         resolve_device("cuda")
+
+
+def test_tools_run_the_library_of_their_own_checkout(tmp_path: Path) -> None:
+    """An environment that has another checkout installed (or on PYTHONPATH) does not shadow this one."""
+    shadow = tmp_path / "tome_train"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('the library of another checkout')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    for tool in ("condense.py", "select.py"):
+        done = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / tool), "--help"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (tool, done.stderr[-500:])
+    for tool in sorted((REPO_ROOT / "tools").glob("*.py")):
+        assert "sys.path.insert(0" in tool.read_text(), tool.name

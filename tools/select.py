@@ -16,6 +16,8 @@ if __name__ != "__main__":
     sys.modules["select"] = _real
     globals().update({k: v for k, v in vars(_real).items() if not k.startswith("__")})
 else:
+    # The library of the checkout this tool sits in, whichever checkout the environment has installed.
+    sys.path.insert(0, os.path.dirname(_HERE))
     from tome_train.cli.select import main
 
     raise SystemExit(main())
