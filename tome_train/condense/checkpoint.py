@@ -17,38 +17,27 @@ Files are written through :func:`tome_train.atomic.atomic_save` and read with
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tome_train.atomic import atomic_save
 
+from .synthetic import plain_values
+
 if TYPE_CHECKING:
     from .base import Condenser
-    from .real import RealPool
 
 FORMAT = "tome_train.condense/1"
 STATE_FILE = "condense_state.pt"
 
 
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def pool_fingerprint(pool: RealPool) -> dict[str, Any]:
-    """Size, image shape and a checksum of the real images (float64 sum, computed on the CPU)."""
-    return {"images": int(pool.images.shape[0]), "image_shape": list(pool.image_shape),
-            "class_sizes": [pool.class_size(c) for c in range(pool.num_classes)],
-            "checksum": float(pool.images.detach().cpu().double().sum())}
-
-
 def run_signature(condenser: Condenser) -> dict[str, Any]:
     """Everything that, changed, would make a continued run a different run."""
-    return _plain({"method": condenser.name, "ipc": condenser.ipc, "model": condenser.model_name,
+    return plain_values({"method": condenser.name, "ipc": condenser.ipc, "model": condenser.model_name,
                    "model_kwargs": condenser.model_kwargs, "init": condenser.init, "seed": condenser.seed,
                    "num_classes": condenser.num_classes, "config": condenser.config.as_dict(),
-                   "real_data": pool_fingerprint(condenser.pool)})
+                   "real_data": condenser.pool.fingerprint})
 
 
 def _differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:

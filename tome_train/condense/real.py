@@ -7,6 +7,8 @@ so the set is decoded and normalised once and sampled by index. Draws use the ca
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch.utils.data import Dataset
 
@@ -50,6 +52,14 @@ class RealPool:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @functools.cached_property
+    def fingerprint(self) -> dict:
+        """Size, image shape, class sizes and a checksum (float64 sum) of the images; computed
+        once, in chunks (no full-size copy), and the same on any device."""
+        checksum = sum(float(part.detach().cpu().double().sum()) for part in self.images.split(4096))
+        return {"images": int(self.images.shape[0]), "image_shape": list(self.image_shape),
+                "class_sizes": [self.class_size(c) for c in range(self.num_classes)], "checksum": checksum}
 
     def class_size(self, c: int) -> int:
         return int(self.class_indices[c].numel())

@@ -45,8 +45,8 @@ def expand_partitions(images: torch.Tensor, labels: torch.Tensor, factor: int) -
     return torch.cat(parts), labels.repeat(factor * factor)
 
 
-def _plain(value: Any) -> Any:
-    """The recipe as JSON-like values (what ``torch.load(weights_only=True)`` accepts)."""
+def plain_values(value: Any) -> Any:
+    """``value`` as JSON-like plain values (what ``torch.load(weights_only=True)`` accepts)."""
     return json.loads(json.dumps(value, default=str))
 
 
@@ -74,7 +74,7 @@ class SyntheticSet:
 
     def save(self, path: str | Path) -> None:
         atomic_save({"images": self.images.detach().cpu().contiguous(), "labels": self.labels.cpu().long(),
-                     "recipe": _plain(self.recipe)}, path)
+                     "recipe": plain_values(self.recipe)}, path)
 
     @classmethod
     def load(cls, path: str | Path) -> SyntheticSet:
