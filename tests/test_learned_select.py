@@ -14,6 +14,7 @@ from tome_train.coreset import select
 from tome_train.coreset.learned import (
     capped_split,
     class_clusters,
+    class_covering_clusters,
     cls_attention_stats,
     fit_regressor,
     indicator_matrix,
@@ -127,6 +128,20 @@ def test_kmeans_clusters_and_their_limit() -> None:
     assert torch.equal(found, kmeans_clusters(features, 3, seed=0))
     with pytest.raises(ValueError, match="clusters"):
         kmeans_clusters(features[:4], 5, seed=0)
+
+
+def test_class_covering_clusters_hold_every_class_ranked_from_typical_to_atypical() -> None:
+    features, labels = _blobs(per=60)
+    # An outlying group in each class: 10 samples pushed far from their class mean.
+    outliers = torch.cat([torch.nonzero(labels == c).flatten()[:10] for c in range(3)])
+    features[outliers] += 25.0
+    found = class_covering_clusters(features, labels, 2, seed=0)
+    for k in range(2):
+        assert set(labels[found == k].tolist()) == {0, 1, 2}  # every probe cluster spans all classes
+    assert bool((found[outliers] == 1).all()) and int((found == 1).sum()) == 30  # the atypical groups last
+    assert torch.equal(found, class_covering_clusters(features, labels, 2, seed=0))
+    with pytest.raises(ValueError, match=r"clusters \(5\) .* class 2 \(4\)"):
+        class_covering_clusters(features[:124], labels[:124], 5, seed=0)
 
 
 def test_regressor_matches_cluster_means_seeded_with_a_falling_curve() -> None:

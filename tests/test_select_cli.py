@@ -14,6 +14,7 @@ import torch
 from tome_train.cli import coreset as coreset_cli
 from tome_train.cli import select as select_cli
 from tome_train.cli.train import main as train_main
+from tome_train.data import build_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--img-size", "8", "--embed-epochs", "1", "--vit-epochs", "1", "--probe-epochs", "1",
@@ -84,6 +85,17 @@ def test_learned_end_to_end_feeds_train_and_coreset(tmp_path: Path) -> None:
     again = tmp_path / "s2"
     assert select_cli.main(["--budget", "0.1", "--seed", "1", *TINY, "--output-dir", str(again)]) == 0
     assert torch.equal(torch.load(again / "indices.pt", weights_only=True)["indices"], indices)
+    probe = clusters["probe"]
+    train, _ = build_dataset("digits", None, "train", 8, 1, augment=False)
+    labels = torch.as_tensor(train.targets)
+    assert all(labels[probe == k].unique().numel() == 10 for k in range(3))  # each probe cluster spans all classes
+    # Other probe clusters reuse the indicators: the ViT does not train again, its cost is still counted.
+    cached = (out / "work" / "learned" / "indicators.pt").stat().st_mtime_ns
+    assert select_cli.main(["--budget", "0.1", "--seed", "1", *TINY, "--probe-grouping", "global",
+                            "--output-dir", str(out)]) == 0
+    assert (out / "work" / "learned" / "indicators.pt").stat().st_mtime_ns == cached
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert "vit" in {row["stage"] for row in recipe["ledger"]} and recipe["config"]["probe_grouping"] == "global"
 
     report_dir = tmp_path / "c"
     argv = ["--dataset", "digits", "--img-size", "8", "--embed-epochs", "1", "--eval-epochs", "1", "--models", "1",

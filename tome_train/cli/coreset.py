@@ -221,7 +221,7 @@ def learned_scores(args: argparse.Namespace, seed: int, out: Path, plain: Any,
 
     cfg = LearnedConfig(dataset=args.dataset, data_path=args.data_path, img_size=args.img_size, seed=seed,
                         device=args.device, probe_clusters=args.probe_clusters, probe_epochs=args.probe_epochs,
-                        vit_epochs=args.vit_epochs)
+                        probe_grouping=args.probe_grouping, vit_epochs=args.vit_epochs)
     result = predict_scores(cfg, plain, run, out / "learned" / "pipeline" / f"seed{seed}", rerun=args.rerun)
     extra = [row for row in result["ledger"] if row["stage"] != "whole_data"]
     _log(f"learned: indicators {', '.join(result['indicators'])}; cluster labels "

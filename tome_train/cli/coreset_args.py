@@ -36,6 +36,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     g = p.add_argument_group("learned selector (tome_train.cli.learned)")
     g.add_argument("--probe-clusters", type=int, default=8, help="k-means clusters, one probe model each")
     g.add_argument("--probe-epochs", type=int, default=15, help="epochs of each probe model")
+    g.add_argument("--probe-grouping", choices=("class", "global"), default="class",
+                   help="probe clusters: one k-means group of every class each (class), or k-means over all")
     g.add_argument("--vit-epochs", type=int, default=3, help="epochs of the ViT giving CLS-attention statistics")
     p.add_argument("--device", default="cpu")
     p.add_argument("--output-dir", default="runs/coreset")

@@ -7,12 +7,15 @@ does) and times each:
    hooks), CLS-attention statistics of a small ViT trained for ``vit_epochs`` and patched
    by :mod:`tome_train.patch`, and a PCA of the whole-data network's penultimate features;
 2. probes: a class-stratified validation split carved from the training set; k-means
-   clusters of the other samples' embeddings; per cluster, a ``probe_model`` trained on
-   the cluster alone (``--subset``) whose top-1 on the validation split is its label;
+   clusters of the other samples' embeddings (``probe_grouping``: ``class``, one k-means
+   group of every class per cluster, or ``global``); per cluster, a ``probe_model`` trained
+   on the cluster alone (``--subset``) whose top-1 on the validation split is its label;
 3. regressor: an MLP fitted so that each cluster's mean predicted score matches its label.
 
 The cost of every pass is one FLOPs-ledger row of kind ``select`` (with its ``stage``);
 the whole-data run's rows are included too, since the learned selector needs that run.
+The indicators (the ViT's training most of all) are cached apart from the rest, so a
+change to the probes or the regressor reuses them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from ..flops import TrainingFlopsLedger
 
 INDICATOR_SCORES = ("loss", "el2n", "forgetting", "curvature", "margin")
 DEFAULT_VIT = {"digits": "deit_micro_patch2_16"}  # elsewhere deit_micro_patch4_32
+PROBE_GROUPINGS = ("class", "global")
+INDICATOR_FIELDS = ("dataset", "data_path", "img_size", "seed", "device", "vit_model", "vit_epochs", "keep_rate",
+                    "pca_dims")
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class LearnedConfig:
     keep_rate: float = 0.7
     pca_dims: int = 8
     probe_clusters: int = 8
+    probe_grouping: str = "class"
     probe_model: str = "convnet3"
     probe_epochs: int = 15
     validation_fraction: float = 0.2
@@ -59,6 +66,8 @@ class LearnedConfig:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if not 0.0 < self.keep_rate <= 1.0:
             raise ValueError(f"keep_rate must be in (0, 1], got {self.keep_rate}")
+        if self.probe_grouping not in PROBE_GROUPINGS:
+            raise ValueError(f"probe_grouping must be one of {', '.join(PROBE_GROUPINGS)}, got {self.probe_grouping!r}")
 
 
 def _train(argv: list[str], hooks: tuple) -> dict[str, Any]:
@@ -111,14 +120,22 @@ def indicator_columns(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], wor
 def cluster_labels(cfg: LearnedConfig, plain: Any, features: torch.Tensor, labels: torch.Tensor, work: Path,
                    ledger: TrainingFlopsLedger) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """``(train_rows, their k-means cluster, label per cluster)``; labels are probe top-1 in [0, 1]."""
-    from ..coreset.learned import ValidationTop1Hook, kmeans_clusters, validation_split
+    from ..coreset.learned import (
+        ValidationTop1Hook,
+        class_covering_clusters,
+        kmeans_clusters,
+        validation_split,
+    )
     from ..data import save_indices
 
     train_rows, val_rows = validation_split(labels, cfg.validation_fraction, cfg.seed)
     if cfg.probe_clusters > train_rows.numel():
         raise ValueError(f"probe_clusters ({cfg.probe_clusters}) must not exceed the number of samples left "
                          f"for training after the validation split ({train_rows.numel()})")
-    assignment = kmeans_clusters(features[train_rows], cfg.probe_clusters, cfg.seed)
+    if cfg.probe_grouping == "class":
+        assignment = class_covering_clusters(features[train_rows], labels[train_rows], cfg.probe_clusters, cfg.seed)
+    else:
+        assignment = kmeans_clusters(features[train_rows], cfg.probe_clusters, cfg.seed)
     scores = []
     for k in range(cfg.probe_clusters):
         run_dir = work / "probes" / f"cluster{k}"
@@ -136,6 +153,31 @@ def cluster_labels(cfg: LearnedConfig, plain: Any, features: torch.Tensor, label
     return train_rows, assignment, scores
 
 
+def cached_indicators(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: Path,
+                      ledger: TrainingFlopsLedger, whole_digest: str,
+                      rerun: bool) -> tuple[torch.Tensor, list[str], list[str], float]:
+    """``(matrix, column names, indicator names, seconds)`` from ``work/indicators.pt`` when it
+    was made with the same indicator settings and whole-data run, else computed (and saved).
+    The ledger gets the indicator rows either way, and ``seconds`` is what computing took."""
+    from ..atomic import atomic_save
+    from ..coreset.learned import indicator_matrix
+
+    cache = work / "indicators.pt"
+    key = {**{name: getattr(cfg, name) for name in INDICATOR_FIELDS}, "whole_data": whole_digest}
+    if cache.exists() and not rerun:
+        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        if saved.get("config") == key:
+            ledger.rows.extend(dict(row) for row in saved["ledger"])
+            return saved["matrix"], saved["columns"], saved["indicators"], saved["seconds"]
+    start, first_row = time.perf_counter(), len(ledger.rows)
+    columns = indicator_columns(cfg, plain, whole, work, ledger)
+    matrix, names = indicator_matrix(columns)
+    saved = {"config": key, "matrix": matrix, "columns": names, "indicators": list(columns),
+             "seconds": time.perf_counter() - start, "ledger": ledger.rows[first_row:]}
+    atomic_save(saved, cache)
+    return matrix, names, saved["indicators"], saved["seconds"]
+
+
 def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: Path,
                    rerun: bool = False) -> dict[str, Any]:
     """The predicted score of every sample of ``plain`` and the recipe that made it.
@@ -145,7 +187,7 @@ def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: 
     ``work/learned.pt`` under ``cfg`` and a digest of the embedding (reused unless ``rerun``).
     """
     from ..atomic import atomic_save
-    from ..coreset.learned import fit_regressor, indicator_matrix
+    from ..coreset.learned import fit_regressor
     from ..coreset.learned.regressor import predict
 
     cfg.check()
@@ -162,10 +204,8 @@ def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: 
     ledger = TrainingFlopsLedger()
     _add_rows(ledger, whole["summary"]["ledger"], "whole_data")
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    columns = indicator_columns(cfg, plain, whole, work, ledger)
-    matrix, names = indicator_matrix(columns)
-    timings["indicators_s"] = time.perf_counter() - t0
+    matrix, names, indicators, timings["indicators_s"] = cached_indicators(cfg, plain, whole, work, ledger,
+                                                                           key["whole_data"], rerun)
     t0 = time.perf_counter()
     train_rows, assignment, cluster_scores = cluster_labels(cfg, plain, whole["features"], whole["labels"], work,
                                                             ledger)
@@ -179,7 +219,7 @@ def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: 
     probe_clusters[train_rows] = assignment
     result = {
         "config": key, "scores": predicted, "probe_clusters": probe_clusters, "cluster_labels": cluster_scores,
-        "indicators": list(columns), "indicator_columns": names, "regressor_curve": curve, "timings": timings,
+        "indicators": indicators, "indicator_columns": names, "regressor_curve": curve, "timings": timings,
         "ledger": ledger.rows, "whole_data_s": float(whole["summary"]["run_wall_s"]),
     }
     atomic_save(result, cache)

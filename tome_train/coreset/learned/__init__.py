@@ -2,8 +2,9 @@
 
 Per-sample indicators (:mod:`.indicators`: scores of :mod:`tome_train.scoring`, CLS-attention
 statistics of a patched ViT, a PCA of penultimate features) are standardised into one
-matrix; k-means clusters of the embedding each get a label, the validation top-1 of a
-cheap probe model trained on the cluster (:mod:`.probes`); a small MLP learns to map
+matrix; k-means clusters of the embedding (by default one group of every class in each)
+each get a label, the validation top-1 of a cheap probe model trained on the cluster
+(:mod:`.probes`); a small MLP learns to map
 indicator vectors to scores whose mean over each cluster matches its label
 (:mod:`.regressor`); the selection rule (:mod:`.rule`, ``select("learned", ...)``) takes
 the top predicted samples of each spectral cluster in proportion to its size.
@@ -19,12 +20,13 @@ from .indicators import (
     indicator_matrix,
     pca_embedding,
 )
-from .probes import ValidationTop1Hook, kmeans_clusters, validation_split
+from .probes import ValidationTop1Hook, class_covering_clusters, kmeans_clusters, validation_split
 from .regressor import fit_regressor
 from .rule import capped_split, class_clusters, learned_select, spectral_clusters
 
 __all__ = [
-    "ClsAttentionHook", "ValidationTop1Hook", "capped_split", "class_clusters", "cls_attention_stats", "fit_regressor",
+    "ClsAttentionHook", "ValidationTop1Hook", "capped_split", "class_clusters", "class_covering_clusters",
+    "cls_attention_stats", "fit_regressor",
     "indicator_matrix", "kmeans_clusters", "learned_select", "pca_embedding", "spectral_clusters",
     "validation_split",
 ]

@@ -4,6 +4,12 @@ The probe models train through the engine (``tome_train.cli.learned``); this mod
 what they need around it: the seeded, class-stratified validation split carved from the
 *training* set, the k-means clusters of the remaining samples, and the hook that
 measures a trained probe on the validation split.
+
+Two ways to form the probe clusters: ``global`` k-means over all samples, and
+``class`` (the default), where each probe cluster holds one k-means group of *every*
+class. Global clusters of a classifier's embedding follow the classes, and a probe
+trained on samples of one or two classes can predict nothing else: its validation top-1
+then says how many classes its cluster spans, not what its samples are worth.
 """
 
 from __future__ import annotations
@@ -53,6 +59,37 @@ def kmeans_clusters(embedding: torch.Tensor, clusters: int, seed: int) -> torch.
         raise ValueError(f"clusters ({clusters}) must not exceed the number of samples ({embedding.shape[0]})")
     model = KMeans(n_clusters=clusters, n_init=4, random_state=int(seed))
     return torch.from_numpy(model.fit_predict(embedding.numpy())).long()
+
+
+def class_covering_clusters(embedding: torch.Tensor, labels: torch.Tensor, clusters: int,
+                            seed: int) -> torch.Tensor:
+    """Probe cluster of each row, ``torch.long [N]``, every cluster holding part of every class.
+
+    Each class is split by k-means into ``clusters`` groups, ranked by the distance of the
+    group's centre from the class mean (most typical first); probe cluster ``j`` is every
+    class's ``j``-th group, so the clusters run from the typical to the atypical samples
+    of all classes. A class with fewer samples than ``clusters`` raises ``ValueError``
+    naming ``clusters``."""
+    embedding = torch.as_tensor(embedding).detach().cpu().double()
+    labels = torch.as_tensor(labels).long()
+    if labels.shape != (embedding.shape[0],):
+        raise ValueError(f"labels must have one entry per row of embedding ({embedding.shape[0]}), "
+                         f"got shape {tuple(labels.shape)}")
+    assignment = torch.empty(embedding.shape[0], dtype=torch.long)
+    for c in torch.unique(labels).tolist():
+        rows = torch.nonzero(labels == c).flatten()
+        if isinstance(clusters, int) and not isinstance(clusters, bool) and clusters > rows.numel():
+            raise ValueError(f"clusters ({clusters}) must not exceed the samples of class {c} ({rows.numel()})")
+        points = embedding[rows]
+        groups = kmeans_clusters(points, clusters, seed)
+        centre = points.mean(dim=0)
+        # an empty group (duplicate points) ranks last
+        distance = [float((points[groups == k].mean(dim=0) - centre).norm()) if bool((groups == k).any())
+                    else float("inf") for k in range(clusters)]
+        rank = torch.empty(clusters, dtype=torch.long)
+        rank[torch.tensor(distance).argsort(stable=True)] = torch.arange(clusters)
+        assignment[rows] = rank[groups]
+    return assignment
 
 
 @torch.no_grad()
