@@ -9,6 +9,7 @@ from .common import one_line_errors
 
 # learned: features and its predicted scores; kcenter-mean: k-center started at the class mean
 FEATURE_METHODS = ("random", "herding", "kcenter", "kcenter-mean", "learned")
+PROBE_GROUPINGS = ("class", "global")  # tome_train.cli.learned.LearnedConfig.probe_grouping
 SCORE_RULES = ("hard", "easy", "ccs")  # "SCORE" alone means hard: the most important samples
 DEFAULT_IMG_SIZE = {"digits": 16, "fashion-mnist": 28, "cifar10": 32}
 DEFAULT_EMBED_EPOCHS = {"digits": 30}
@@ -34,15 +35,20 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--score-epochs", type=int, default=None, help="epochs of the scoring runs (scoring's default)")
     p.add_argument("--train-args", default="", help="extra tools/train.py arguments for every run, quoted")
     g = p.add_argument_group("learned selector (tome_train.cli.learned)")
-    g.add_argument("--probe-clusters", type=int, default=8, help="k-means clusters, one probe model each")
-    g.add_argument("--probe-epochs", type=int, default=15, help="epochs of each probe model")
-    g.add_argument("--probe-grouping", choices=("class", "global"), default="class",
-                   help="probe clusters: one k-means group of every class each (class), or k-means over all")
+    add_probe_arguments(g)
     g.add_argument("--vit-epochs", type=int, default=3, help="epochs of the ViT giving CLS-attention statistics")
     p.add_argument("--device", default="cpu")
     p.add_argument("--output-dir", default="runs/coreset")
     p.add_argument("--rerun", action="store_true", help="ignore finished runs in --output-dir")
     return one_line_errors(p)
+
+
+def add_probe_arguments(parser: Any) -> None:
+    """The learned selector's probe options, shared by tools/coreset.py and tools/select.py."""
+    parser.add_argument("--probe-clusters", type=int, default=8, help="k-means clusters, one probe model each")
+    parser.add_argument("--probe-epochs", type=int, default=15, help="epochs of each probe model")
+    parser.add_argument("--probe-grouping", choices=PROBE_GROUPINGS, default="class",
+                        help="probe clusters: one k-means group of every class each (class), or k-means over all")
 
 
 def _ints(text: str, name: str) -> list[int]:

@@ -29,10 +29,10 @@ from typing import Any
 import torch
 
 from ..flops import TrainingFlopsLedger
+from .coreset_args import PROBE_GROUPINGS
 
 INDICATOR_SCORES = ("loss", "el2n", "forgetting", "curvature", "margin")
 DEFAULT_VIT = {"digits": "deit_micro_patch2_16"}  # elsewhere deit_micro_patch4_32
-PROBE_GROUPINGS = ("class", "global")
 INDICATOR_FIELDS = ("dataset", "data_path", "img_size", "seed", "device", "vit_model", "vit_epochs", "keep_rate",
                     "pca_dims")
 

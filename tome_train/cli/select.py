@@ -26,6 +26,7 @@ import torch
 
 from ..atomic import atomic_save, atomic_write_text
 from .common import exits_on_bad_input, one_line_errors
+from .coreset_args import add_probe_arguments
 
 METHODS = ("learned", "random", "herding", "kcenter")
 
@@ -43,10 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="convnet3", help="the whole-data network (embedding and scores)")
     p.add_argument("--img-size", type=int, default=None, help="default: 16 digits, 28 fashion-mnist, 32 cifar10")
     p.add_argument("--embed-epochs", type=int, default=None, help="whole-data epochs (default 30 digits, else 8)")
-    p.add_argument("--probe-clusters", type=int, default=8, help="k-means clusters, one probe model each")
-    p.add_argument("--probe-epochs", type=int, default=15)
-    p.add_argument("--probe-grouping", choices=("class", "global"), default="class",
-                   help="probe clusters: one k-means group of every class each (class), or k-means over all")
+    add_probe_arguments(p)
     p.add_argument("--vit-epochs", type=int, default=3)
     p.add_argument("--validation-fraction", type=float, default=0.2,
                    help="share of each class held out of the training set to judge the probes")
@@ -121,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.method == "learned":
         cfg = LearnedConfig(dataset=args.dataset, data_path=args.data_path, img_size=args.img_size, seed=args.seed,
                             device=args.device, probe_clusters=args.probe_clusters, probe_epochs=args.probe_epochs,
-                            probe_grouping=args.probe_grouping, vit_epochs=args.vit_epochs, validation_fraction=args.validation_fraction)
+                            probe_grouping=args.probe_grouping, vit_epochs=args.vit_epochs,
+                            validation_fraction=args.validation_fraction)
         result = predict_scores(cfg, plain, run, out / "work" / "learned", rerun=args.rerun)
         options = {"clusters": args.clusters, "cluster_seed": args.seed}
         recipe.update({key: result[key] for key in ("indicators", "indicator_columns", "cluster_labels", "config",

@@ -35,9 +35,9 @@ STATE_FILE = "condense_state.pt"
 def run_signature(condenser: Condenser) -> dict[str, Any]:
     """Everything that, changed, would make a continued run a different run."""
     return plain_values({"method": condenser.name, "ipc": condenser.ipc, "model": condenser.model_name,
-                   "model_kwargs": condenser.model_kwargs, "init": condenser.init, "seed": condenser.seed,
-                   "num_classes": condenser.num_classes, "config": condenser.config.as_dict(),
-                   "real_data": condenser.pool.fingerprint})
+                         "model_kwargs": condenser.model_kwargs, "init": condenser.init, "seed": condenser.seed,
+                         "num_classes": condenser.num_classes, "config": condenser.config.as_dict(),
+                         "real_data": condenser.pool.fingerprint})
 
 
 def _differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:

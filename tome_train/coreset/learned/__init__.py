@@ -4,9 +4,8 @@ Per-sample indicators (:mod:`.indicators`: scores of :mod:`tome_train.scoring`, 
 statistics of a patched ViT, a PCA of penultimate features) are standardised into one
 matrix; k-means clusters of the embedding (by default one group of every class in each)
 each get a label, the validation top-1 of a cheap probe model trained on the cluster
-(:mod:`.probes`); a small MLP learns to map
-indicator vectors to scores whose mean over each cluster matches its label
-(:mod:`.regressor`); the selection rule (:mod:`.rule`, ``select("learned", ...)``) takes
+(:mod:`.probes`); a small MLP learns to map indicator vectors to scores whose mean over
+each cluster matches its label (:mod:`.regressor`); the selection rule (:mod:`.rule`, ``select("learned", ...)``) takes
 the top predicted samples of each spectral cluster in proportion to its size.
 
 The training runs themselves (whole data, ViT, probes) go through the engine from
@@ -26,7 +25,6 @@ from .rule import capped_split, class_clusters, learned_select, spectral_cluster
 
 __all__ = [
     "ClsAttentionHook", "ValidationTop1Hook", "capped_split", "class_clusters", "class_covering_clusters",
-    "cls_attention_stats", "fit_regressor",
-    "indicator_matrix", "kmeans_clusters", "learned_select", "pca_embedding", "spectral_clusters",
-    "validation_split",
+    "cls_attention_stats", "fit_regressor", "indicator_matrix", "kmeans_clusters", "learned_select",
+    "pca_embedding", "spectral_clusters", "validation_split",
 ]
