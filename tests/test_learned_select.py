@@ -16,6 +16,7 @@ from tome_train.coreset.learned import (
     class_clusters,
     class_covering_clusters,
     cls_attention_stats,
+    default_clusters,
     fit_regressor,
     indicator_matrix,
     kmeans_clusters,
@@ -77,6 +78,24 @@ def test_class_clusters_reproduce_the_clusters_the_selection_used() -> None:
     for c in range(3):
         assert set(assignment[labels == c].tolist()) == {3 * c, 3 * c + 1, 3 * c + 2}
     assert torch.equal(assignment, class_clusters(features, labels, cluster_seed=5, clusters=3))
+
+
+def test_default_cluster_count_follows_the_budget_and_class_clusters_can_rebuild_it() -> None:
+    assert [default_clusters(6000, b) for b in (600, 1800, 6000)] == [200, 600, 600]
+    assert [default_clusters(14, 1), default_clusters(5, 4)] == [1, 1]
+    features, labels = _blobs(per=60)
+    scores = torch.linspace(0, 1, labels.numel(), dtype=torch.float64)
+    picked = select("learned", 18, features=features, scores=scores, labels=labels, seed=0, cluster_seed=2)
+    assignment = class_clusters(features, labels, cluster_seed=2, selected=picked)
+    for c in range(3):  # 6 of 60 per class: 2 clusters of about 30, each giving its top scores
+        groups = assignment[labels == c].unique()
+        assert groups.numel() == 2
+        for k in groups.tolist():
+            rows = torch.nonzero(assignment == k).flatten()
+            mine = picked[(assignment[picked] == k)]
+            assert set(mine.tolist()) == set(rows[scores[rows].argsort(descending=True)[: mine.numel()]].tolist())
+    with pytest.raises(ValueError, match="selected"):
+        class_clusters(features, labels, cluster_seed=2)
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", required=True, help="samples to keep: a count (431) or a fraction (0.3)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run and of the selection")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--clusters", type=int, default=None, help="spectral clusters per class (default min(10, n/10))")
+    p.add_argument("--clusters", type=int, default=None, help="spectral clusters per class (default: the class's budget / 3, at most n/10)")
     p.add_argument("--model", default="convnet3", help="the whole-data network (embedding and scores)")
     p.add_argument("--img-size", type=int, default=None, help="default: 16 digits, 28 fashion-mnist, 32 cifar10")
     p.add_argument("--embed-epochs", type=int, default=None, help="whole-data epochs (default 30 digits, else 8)")
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.method == "learned":
         from ..coreset.learned import class_clusters
 
-        spectral = class_clusters(run["features"], labels, args.seed, args.clusters)
+        spectral = class_clusters(run["features"], labels, args.seed, args.clusters, selected=indices)
         atomic_save({"spectral": spectral, "probe": result["probe_clusters"]}, out / "clusters.pt")
     save_indices(indices, out / "indices.pt")
     recipe["total_s"] = time.perf_counter() - start

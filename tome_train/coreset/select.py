@@ -67,7 +67,7 @@ def select(
       fraction cut, default 0.1) and ``strata`` (default 50).
     * ``learned``: spectral clusters of ``features``, each giving its highest ``scores``
       (a learned selector's predicted quality) in proportion to its size; option
-      ``clusters`` (default ``min(10, n // 10)`` per group of ``n`` candidates) and
+      ``clusters`` (default: a group's budget / 3, at most ``n // 10`` for ``n`` candidates) and
       ``cluster_seed`` (the clustering's seed; default drawn from ``seed``).
 
     ``features``: ``N x D`` float embeddings. ``scores``: ``N`` floats where a **higher

@@ -21,10 +21,10 @@ from .indicators import (
 )
 from .probes import ValidationTop1Hook, class_covering_clusters, kmeans_clusters, validation_split
 from .regressor import fit_regressor
-from .rule import capped_split, class_clusters, learned_select, spectral_clusters
+from .rule import capped_split, class_clusters, default_clusters, learned_select, spectral_clusters
 
 __all__ = [
     "ClsAttentionHook", "ValidationTop1Hook", "capped_split", "class_clusters", "class_covering_clusters",
-    "cls_attention_stats", "fit_regressor", "indicator_matrix", "kmeans_clusters", "learned_select",
+    "cls_attention_stats", "default_clusters", "fit_regressor", "indicator_matrix", "kmeans_clusters", "learned_select",
     "pca_embedding", "spectral_clusters", "validation_split",
 ]

@@ -7,19 +7,24 @@ with the highest predicted score, in proportion to the cluster's size.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
 
 from .. import scored
 
-DEFAULT_MAX_CLUSTERS = 10
-MIN_CLUSTER_SIZE = 10  # the default count keeps clusters of about this many samples or more
+PICKS_PER_CLUSTER = 3  # the default count gives each cluster about this many of the budget
+MIN_CLUSTER_SIZE = 10  # ... and keeps clusters of about this many samples or more
 
 
-def default_clusters(num: int) -> int:
-    """``min(10, num // 10)``, at least 1."""
-    return max(1, min(DEFAULT_MAX_CLUSTERS, num // MIN_CLUSTER_SIZE))
+def default_clusters(num: int, budget: int) -> int:
+    """``ceil(budget / 3)`` clusters, at most ``num // 10``, at least 1.
+
+    Tied to the budget, so that the selection spreads over the whole embedding: with a
+    fixed ten clusters, each gives its top tenth, and the top of a cluster is a tight
+    group of near-duplicates (Fashion-MNIST at 10%, measured in the README)."""
+    return max(1, min(math.ceil(budget / PICKS_PER_CLUSTER), num // MIN_CLUSTER_SIZE))
 
 
 def spectral_clusters(features: torch.Tensor, clusters: int, seed: int) -> torch.Tensor:
@@ -78,13 +83,13 @@ def capped_split(budget: int, sizes: list[int], generator: torch.Generator,
 def learned_select(data: tuple[torch.Tensor, torch.Tensor], budget: int, generator: torch.Generator,
                    clusters: int | None = None, cluster_seed: int | None = None) -> torch.Tensor:
     """``budget`` rows: spectral clusters of ``features`` (``clusters`` of them, default
-    :func:`default_clusters`), each giving its highest-``scores`` rows (ties at random) in
+    :func:`default_clusters` of the rows and ``budget``), each giving its highest-``scores`` rows (ties at random) in
     proportion to its size. ``data`` is ``(features [N, D], scores [N])``. The clustering's
     seed is ``cluster_seed``, or drawn from ``generator`` (then :func:`class_clusters`
     cannot reproduce the clusters)."""
     features, scores = data
     num = features.shape[0]
-    count = default_clusters(num) if clusters is None else clusters
+    count = default_clusters(num, budget) if clusters is None else clusters
     seed = int(torch.randint(2**31 - 1, (1,), generator=generator)) if cluster_seed is None else cluster_seed
     assignment = spectral_clusters(features, count, seed)
     groups = [torch.nonzero(assignment == k).flatten() for k in range(int(assignment.max()) + 1)]
@@ -95,12 +100,18 @@ def learned_select(data: tuple[torch.Tensor, torch.Tensor], budget: int, generat
 
 
 def class_clusters(features: torch.Tensor, labels: torch.Tensor | None, cluster_seed: int,
-                   clusters: int | None = None) -> torch.Tensor:
+                   clusters: int | None = None, selected: torch.Tensor | None = None) -> torch.Tensor:
     """The spectral clusters that ``select("learned", ..., labels=labels, cluster_seed=S)``
     selects from: within each class (or over all rows without labels), numbered
-    consecutively across classes, ``torch.long [N]``."""
+    consecutively across classes, ``torch.long [N]``. The default count depends on each
+    class's share of the budget, so it needs ``selected``, the indices that were chosen."""
     features = torch.as_tensor(features).detach().cpu()
     num = features.shape[0]
+    if clusters is None and selected is None:
+        raise ValueError("selected (the chosen indices) is needed when clusters is None")
+    chosen = torch.zeros(num, dtype=torch.bool)
+    if selected is not None:
+        chosen[torch.as_tensor(selected).long()] = True
     if labels is None:
         groups = [torch.arange(num)]
     else:
@@ -109,7 +120,7 @@ def class_clusters(features: torch.Tensor, labels: torch.Tensor | None, cluster_
     assignment = torch.empty(num, dtype=torch.long)
     offset = 0
     for rows in groups:
-        count = default_clusters(rows.numel()) if clusters is None else clusters
+        count = default_clusters(rows.numel(), int(chosen[rows].sum())) if clusters is None else clusters
         found = spectral_clusters(features[rows], count, cluster_seed)
         assignment[rows] = found + offset
         offset += int(found.max()) + 1
