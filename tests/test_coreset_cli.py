@@ -4,6 +4,7 @@ hook and the engine's --eval-every that the protocol relies on."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,11 @@ def test_tool_writes_json_and_png_and_reuses_runs(tmp_path: Path, capsys: pytest
             assert summary["num_train"] == 10 * ipc == indices.numel()
     capsys.readouterr()
     assert coreset_cli.main(argv) == 0
+    assert capsys.readouterr().err.count("(reused)") == 6
+    # A moved output directory is still reused: the subset's digest decides, not its path.
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    assert coreset_cli.main([*argv[:-1], str(moved)]) == 0
     assert capsys.readouterr().err.count("(reused)") == 6
 
 

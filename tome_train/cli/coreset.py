@@ -77,8 +77,11 @@ def train_or_reuse(argv: list[str], rerun: bool, hooks: tuple = (), subset_diges
     summary_path = run_dir / "summary.json"
     if summary_path.exists() and not rerun and (extra_file is None or extra_file.exists()):
         summary = json.loads(summary_path.read_text())
+        saved_args = dict(summary.get("args", {}))
         same_subset = subset_digest is None or (summary.get("subset") or {}).get("digest") == subset_digest
-        if same_subset and _same_training(summary.get("args", {}), argv):
+        if subset_digest is not None and "--subset" in argv:  # the digest decides: a moved run is still reused
+            saved_args["subset"] = argv[argv.index("--subset") + 1]
+        if same_subset and _same_training(saved_args, argv):
             return summary, True
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "train.log", "w") as log, contextlib.redirect_stdout(log):
