@@ -122,3 +122,16 @@ def test_kcenter_mean_picks_the_point_nearest_each_class_mean() -> None:
     for c in range(3):
         rows = (labels == c).nonzero().squeeze(1)
         assert int(rows[((feats[rows] - feats[rows].mean(0)) ** 2).sum(1).argmin()]) in picked.tolist()
+
+
+def test_spectral_random_uses_learned_clusters_with_uniform_scores(tmp_path: Path) -> None:
+    features, labels = torch.randn(90, 5, generator=torch.Generator().manual_seed(0)), torch.arange(3).repeat(30)
+    picked = coreset_cli.choose("spectral-random", "fraction", 0.2, 4, features, labels, None)
+    uniform = torch.rand(90, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    from tome_train.coreset import select
+
+    same = select("learned", 18, features=features, scores=uniform, labels=labels, seed=4, cluster_seed=4)
+    assert torch.equal(picked, same) and torch.bincount(labels[picked]).tolist() == [6, 6, 6]
+    argv = [*FAST, "--methods", "spectral-random", "--fractions", "0.1", "--output-dir", str(tmp_path / "c")]
+    assert coreset_cli.main(argv) == 0
+    assert json.loads((tmp_path / "c" / "coreset.json").read_text())["results"]["spectral-random"]["frac0.1"]["budget"] == 144

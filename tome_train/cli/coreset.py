@@ -16,7 +16,9 @@ reused unless ``--rerun``. The training recipe is fixed across methods; see
 
 Methods: ``random``, ``herding``, ``kcenter``; ``learned`` (the learned multi-metric
 selector of :mod:`tome_train.cli.learned`, fed by the whole-data run; its ``score_s`` is the
-pipeline's time, and ``select_gflops`` its FLOPs beyond the whole-data run); a per-sample score of
+pipeline's time, and ``select_gflops`` its FLOPs beyond the whole-data run); ``spectral-random``
+(learned's spectral clusters and proportional rule with uniformly drawn scores, an ablation
+that separates the clusters' effect from the scores'); a per-sample score of
 :mod:`tome_train.scoring` (``forgetting``, ``el2n``, ...) keeps the most important
 samples per class; ``easy:SCORE`` and ``ccs:SCORE`` use the other rules.
 """
@@ -139,6 +141,10 @@ def choose(rule: str, kind: str, value: float, seed: int, features: torch.Tensor
     if rule == "learned":
         return select(rule, budget, features=features, scores=scores, labels=labels, balance=balance, seed=seed,
                       cluster_seed=seed)
+    if rule == "spectral-random":  # the learned rule's clusters (same seed) with uniform scores: what they alone give
+        uniform = torch.rand(labels.numel(), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        return select("learned", budget, features=features, scores=uniform, labels=labels, balance=balance,
+                      seed=seed, cluster_seed=seed)
     if rule == "kcenter-mean":
         return select("kcenter", budget, features=features, labels=labels, balance=balance, seed=seed, first="mean")
     return select(rule, budget, features=features if scores is None else None, scores=scores,

@@ -8,7 +8,7 @@ from typing import Any
 from .common import one_line_errors
 
 # learned: features and its predicted scores; kcenter-mean: k-center started at the class mean
-FEATURE_METHODS = ("random", "herding", "kcenter", "kcenter-mean", "learned")
+FEATURE_METHODS = ("random", "herding", "kcenter", "kcenter-mean", "learned", "spectral-random")
 PROBE_GROUPINGS = ("class", "global")  # tome_train.cli.learned.LearnedConfig.probe_grouping
 SCORE_RULES = ("hard", "easy", "ccs")  # "SCORE" alone means hard: the most important samples
 DEFAULT_IMG_SIZE = {"digits": 16, "fashion-mnist": 28, "cifar10": 32}
@@ -21,7 +21,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="digits", help="digits, fashion-mnist, cifar10, imagefolder")
     p.add_argument("--data-path", default=None)
     p.add_argument("--methods", default="random,herding,kcenter",
-                   help="comma-separated: random, herding, kcenter, kcenter-mean (first centre at the class mean), learned, a tome_train.scoring method "
+                   help="comma-separated: random, herding, kcenter, kcenter-mean (first centre at the class mean), learned, "
+                        "spectral-random (learned's clusters, uniform scores), a tome_train.scoring method "
                         "(e.g. forgetting), easy:SCORE or ccs:SCORE")
     p.add_argument("--ipc", default=None, help="images per class, comma-separated (default 1,10)")
     p.add_argument("--fractions", default=None, help="fractions of the training set instead of --ipc, e.g. 0.7")
