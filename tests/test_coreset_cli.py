@@ -13,6 +13,7 @@ import torch
 
 from tome_train.cli import coreset as coreset_cli
 from tome_train.cli.train import main as train_main
+from tome_train.coreset import select
 from tome_train.coreset.embed import EmbeddingHook, embed
 from tome_train.data import build_dataset
 from tome_train.engine.hooks import TrainState
@@ -128,8 +129,6 @@ def test_spectral_random_uses_learned_clusters_with_uniform_scores(tmp_path: Pat
     features, labels = torch.randn(90, 5, generator=torch.Generator().manual_seed(0)), torch.arange(3).repeat(30)
     picked = coreset_cli.choose("spectral-random", "fraction", 0.2, 4, features, labels, None)
     uniform = torch.rand(90, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    from tome_train.coreset import select
-
     same = select("learned", 18, features=features, scores=uniform, labels=labels, seed=4, cluster_seed=4)
     assert torch.equal(picked, same) and torch.bincount(labels[picked]).tolist() == [6, 6, 6]
     argv = [*FAST, "--methods", "spectral-random", "--fractions", "0.1", "--output-dir", str(tmp_path / "c")]

@@ -5,8 +5,9 @@ statistics of a patched ViT, a PCA of penultimate features) are standardised int
 matrix; k-means clusters of the embedding (by default one group of every class in each)
 each get a label, the validation top-1 of a cheap probe model trained on the cluster
 (:mod:`.probes`); a small MLP learns to map indicator vectors to scores whose mean over
-each cluster matches its label (:mod:`.regressor`); the selection rule (:mod:`.rule`, ``select("learned", ...)``) takes
-the top predicted samples of each spectral cluster in proportion to its size.
+each cluster matches its label (:mod:`.regressor`); the selection rule (:mod:`.rule`,
+``select("learned", ...)``) takes the top predicted samples of each spectral cluster in
+proportion to its size.
 
 The training runs themselves (whole data, ViT, probes) go through the engine from
 :mod:`tome_train.cli.learned`; this package holds the parts that need no training loop

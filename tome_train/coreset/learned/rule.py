@@ -83,10 +83,10 @@ def capped_split(budget: int, sizes: list[int], generator: torch.Generator,
 def learned_select(data: tuple[torch.Tensor, torch.Tensor], budget: int, generator: torch.Generator,
                    clusters: int | None = None, cluster_seed: int | None = None) -> torch.Tensor:
     """``budget`` rows: spectral clusters of ``features`` (``clusters`` of them, default
-    :func:`default_clusters` of the rows and ``budget``), each giving its highest-``scores`` rows (ties at random) in
-    proportion to its size. ``data`` is ``(features [N, D], scores [N])``. The clustering's
-    seed is ``cluster_seed``, or drawn from ``generator`` (then :func:`class_clusters`
-    cannot reproduce the clusters)."""
+    :func:`default_clusters` of the rows and ``budget``), each giving its highest-``scores``
+    rows (ties at random) in proportion to its size. ``data`` is ``(features [N, D],
+    scores [N])``. The clustering's seed is ``cluster_seed``, or drawn from ``generator``
+    (then :func:`class_clusters` cannot reproduce the clusters)."""
     features, scores = data
     num = features.shape[0]
     count = default_clusters(num, budget) if clusters is None else clusters
