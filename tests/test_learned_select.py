@@ -188,3 +188,22 @@ def test_cls_attention_stats_on_a_small_vit() -> None:
     assert cls_attention_stats(shallow, data)["cls_entropy"].shape == (6,)
     with pytest.raises(ValueError, match="timm ViT"):
         cls_attention_stats(torch.nn.Linear(2, 2), data)
+
+
+def test_spectral_clusters_are_computed_once_per_rows_count_and_seed(monkeypatch) -> None:
+    from sklearn.cluster import SpectralClustering
+
+    features, labels = _blobs(per=40)
+    features = features + 1e-3 * torch.arange(features.numel()).reshape(features.shape)  # rows no other test uses
+    calls = []
+    fit_predict = SpectralClustering.fit_predict
+    monkeypatch.setattr(SpectralClustering, "fit_predict", lambda self, x: calls.append(1) or fit_predict(self, x))
+    scores = torch.linspace(0, 1, labels.numel(), dtype=torch.float64)
+    picked = select("learned", 12, features=features, scores=scores, labels=labels, seed=0, cluster_seed=4)
+    assert len(calls) == 3  # one clustering per class
+    assignment = class_clusters(features, labels, cluster_seed=4, selected=picked)
+    assert len(calls) == 3  # the selection's clusters are reused, not recomputed
+    assignment[:] = -1  # a caller's edit does not reach the kept result
+    assert int(class_clusters(features, labels, cluster_seed=4, selected=picked).min()) == 0
+    class_clusters(features, labels, cluster_seed=5, selected=picked)
+    assert len(calls) == 6  # another seed is another clustering

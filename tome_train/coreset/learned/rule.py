@@ -7,8 +7,10 @@ with the highest predicted score, in proportion to the cluster's size.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
+from collections import OrderedDict
 
 import torch
 
@@ -16,6 +18,13 @@ from .. import scored
 
 PICKS_PER_CLUSTER = 3  # the default count gives each cluster about this many of the budget
 MIN_CLUSTER_SIZE = 10  # ... and keeps clusters of about this many samples or more
+
+# Spectral clustering is the slow step (minutes per class on a large set) and is asked for
+# the same rows twice: by the selection, then by ``class_clusters`` for the saved assignment,
+# or by ``learned`` and ``spectral-random`` at the same seed. It is deterministic for a given
+# input and seed, so results are kept per (rows' digest, count, seed).
+_CLUSTER_CACHE: OrderedDict[tuple[str, int, int], torch.Tensor] = OrderedDict()
+_CLUSTER_CACHE_SIZE = 256
 
 
 def default_clusters(num: int, budget: int) -> int:
@@ -29,7 +38,8 @@ def default_clusters(num: int, budget: int) -> int:
 
 def spectral_clusters(features: torch.Tensor, clusters: int, seed: int) -> torch.Tensor:
     """Spectral clustering (scikit-learn; k-nearest-neighbour affinity, QR label assignment)
-    of the rows of ``features``, ``torch.long [N]``. ``clusters`` above ``N`` raises ``ValueError``."""
+    of the rows of ``features``, ``torch.long [N]``. ``clusters`` above ``N`` raises ``ValueError``.
+    Repeated calls with the same rows, count and seed return the kept result."""
     from sklearn.cluster import SpectralClustering
 
     num = features.shape[0]
@@ -41,12 +51,21 @@ def spectral_clusters(features: torch.Tensor, clusters: int, seed: int) -> torch
         return torch.zeros(num, dtype=torch.long)
     if clusters == num:
         return torch.arange(num)
+    rows = features.detach().cpu().double().contiguous()
+    key = (hashlib.blake2b(rows.numpy().tobytes(), digest_size=16).hexdigest() + str(tuple(rows.shape)),
+           clusters, int(seed))
+    if key in _CLUSTER_CACHE:
+        _CLUSTER_CACHE.move_to_end(key)
+        return _CLUSTER_CACHE[key].clone()
     model = SpectralClustering(n_clusters=clusters, affinity="nearest_neighbors", n_neighbors=min(10, num - 1),
                                assign_labels="cluster_qr", random_state=int(seed))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        found = model.fit_predict(features.double().numpy())
-    return torch.from_numpy(found).long()
+        found = torch.from_numpy(model.fit_predict(rows.numpy())).long()
+    _CLUSTER_CACHE[key] = found
+    if len(_CLUSTER_CACHE) > _CLUSTER_CACHE_SIZE:
+        _CLUSTER_CACHE.popitem(last=False)
+    return found.clone()
 
 
 def capped_split(budget: int, sizes: list[int], generator: torch.Generator,
