@@ -37,7 +37,12 @@ def test_tool_writes_json_and_png_and_reuses_runs(tmp_path: Path, capsys: pytest
             indices = torch.load(out / method / f"ipc{ipc}" / "seed0" / "indices.pt", weights_only=True)["indices"]
             summary = json.loads((out / method / f"ipc{ipc}" / "seed0" / "model0" / "summary.json").read_text())
             assert summary["num_train"] == 10 * ipc == indices.numel()
-    capsys.readouterr()
+            # one seed: the paired difference to random has no interval
+            paired = row.get("paired", {})
+            assert ("random" in paired) == (method != "random")
+            if method != "random":
+                assert paired["random"]["ci95"] is None and len(paired["random"]["values"]) == 1
+    assert "row minus random" in capsys.readouterr().out
     assert coreset_cli.main(argv) == 0
     assert capsys.readouterr().err.count("(reused)") == 6
     # A moved output directory is still reused: the subset's digest decides, not its path.
@@ -59,6 +64,7 @@ def test_tool_writes_json_and_png_and_reuses_runs(tmp_path: Path, capsys: pytest
         (["--models", "0"], "--models"),
         (["--ipc", "1000"], "--ipc"),
         (["--dataset", "fashion-mnist"], "--data-path"),
+        (["--paired-with", "nosuch"], "--paired-with"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], needle: str, tmp_path: Path,
@@ -134,3 +140,22 @@ def test_spectral_random_uses_learned_clusters_with_uniform_scores(tmp_path: Pat
     argv = [*FAST, "--methods", "spectral-random", "--fractions", "0.1", "--output-dir", str(tmp_path / "c")]
     assert coreset_cli.main(argv) == 0
     assert json.loads((tmp_path / "c" / "coreset.json").read_text())["results"]["spectral-random"]["frac0.1"]["budget"] == 144
+
+
+def test_paired_differences_follow_selection_seeds() -> None:
+    from tome_train.cli.coreset_report import add_paired, aggregate, format_table
+
+    # two seeds x two models: seed means random 50, 60 and learned 52, 63 -> +2, +3
+    rows = [{"method": "random", "fraction": 0.1, "top1": [49.0, 51.0, 60.0, 60.0]},
+            {"method": "learned", "fraction": 0.1, "top1": [52.0, 52.0, 62.0, 64.0]}]
+    table = aggregate(rows)
+    add_paired(table, 2, ["random", "learned", "herding"])
+    learned = table["learned"]["frac0.1"]["paired"]["random"]
+    assert learned["values"] == [2.0, 3.0] and learned["mean"] == 2.5
+    assert learned["ci95"] == pytest.approx(12.706 * 0.5, rel=1e-3)  # t(1) x stdev / sqrt(2)
+    assert table["random"]["frac0.1"]["paired"]["learned"]["values"] == [-2.0, -3.0]
+    text = format_table({"results": table, "whole_data": {"top1": 80.0}})
+    assert "row minus random" in text and "+2.50 [" in text and "row minus herding" not in text
+    with pytest.raises(ValueError, match="seeds"):
+        add_paired(aggregate([{"method": "a", "fraction": 0.1, "top1": [1.0, 2.0, 3.0]},
+                              {"method": "random", "fraction": 0.1, "top1": [1.0, 2.0, 3.0]}]), 2, ["random"])

@@ -162,7 +162,7 @@ def check_ipc(budgets: list[tuple[str, float]], labels: torch.Tensor) -> None:
 def main(argv: list[str] | None = None) -> int:
     from ..data import save_indices
     from ..engine import index_digest
-    from .coreset_report import aggregate, format_table, plot
+    from .coreset_report import add_paired, aggregate, format_table, plot
 
     args = build_parser().parse_args(argv)
     lists = check_args(args)
@@ -208,13 +208,15 @@ def main(argv: list[str] | None = None) -> int:
                          "top1": top1, "select_s": sum(select_s) / len(select_s),
                          "score_s": score_s.get(score, 0.0) if score else 0.0,
                          **(learned_costs if rule == "learned" else {})})
+    results = aggregate(rows)
+    add_paired(results, len(lists["seeds"]), lists["paired_with"])
     report = {
         "dataset": args.dataset, "model": args.model, "img_size": args.img_size, "seeds": lists["seeds"],
         "models": args.models, "embed_epochs": args.embed_epochs, "eval_epochs": args.eval_epochs,
         "protocol": {**PROTOCOL, "schedule": "cosine", "train_args": args.train_args},
         "whole_data": {"top1": whole["top1"], "epochs": args.embed_epochs, "num_train": whole["num_train"],
                        "wall_s": whole["wall_s"]},
-        "results": aggregate(rows), "total_wall_s": time.perf_counter() - start,
+        "results": results, "total_wall_s": time.perf_counter() - start,
     }
     atomic_write_text(json.dumps(report, indent=2) + "\n", out / "coreset.json")
     plot(report, out / "coreset.png")

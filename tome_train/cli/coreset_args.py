@@ -34,6 +34,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                    help="epochs of the whole-data network (default 30 for digits, else 8)")
     p.add_argument("--eval-epochs", type=int, default=300, help="epochs of each network trained on a subset")
     p.add_argument("--score-epochs", type=int, default=None, help="epochs of the scoring runs (scoring's default)")
+    p.add_argument("--paired-with", default="random,learned",
+                   help="methods every other one is compared with per selection seed (row minus it, 95%% "
+                        "t-interval); those not in --methods are skipped")
     p.add_argument("--train-args", default="", help="extra tools/train.py arguments for every run, quoted")
     g = p.add_argument_group("learned selector (tome_train.cli.learned)")
     add_probe_arguments(g)
@@ -116,4 +119,14 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.dataset != "digits" and args.data_path is None:
         raise ValueError(f"--data-path is required for --dataset {args.dataset}")
-    return {"methods": parsed, "scores": scores, "budgets": budgets, "seeds": seeds}
+    paired_with = [m.strip() for m in args.paired_with.split(",") if m.strip()]
+    for name in paired_with:
+        try:
+            _, score = parse_method(name)
+            if score is not None:
+                from .coreset_scores import check_scores
+
+                check_scores([score])
+        except ValueError:
+            raise ValueError(f"--paired-with: {name!r} is not a method (names as in --methods expected)") from None
+    return {"methods": parsed, "scores": scores, "budgets": budgets, "seeds": seeds, "paired_with": paired_with}

@@ -1,10 +1,19 @@
-"""Tables and the plot of ``tools/coreset.py`` (top-1 per method and budget)."""
+"""Tables and the plot of ``tools/coreset.py`` (top-1 per method and budget).
+
+Selection seed ``s`` of every method starts its networks from the same initialisations
+(network seed ``1000 s + m``), so methods are compared per seed: the difference of the
+seed's mean top-1 to a reference method, summarised as a mean with a 95% Student-t
+interval over the seeds.
+"""
 
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 from typing import Any
+
+from .compare_report import interval
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -28,6 +37,32 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
     return table
 
 
+def per_seed_top1(row: dict[str, Any], seeds: int) -> list[float]:
+    """Mean top-1 of each selection seed (``row["top1"]`` lists seed by seed, model by model)."""
+    if seeds < 1 or len(row["top1"]) % seeds:
+        raise ValueError(f"seeds: {len(row['top1'])} runs do not split into {seeds} seeds")
+    models = len(row["top1"]) // seeds
+    return [statistics.fmean(row["top1"][i * models:(i + 1) * models]) for i in range(seeds)]
+
+
+def add_paired(table: dict[str, dict[str, dict[str, Any]]], seeds: int, references: list[str]) -> None:
+    """Add ``row["paired"][ref] = {"mean", "ci95", "values"}``: the row minus ``ref`` per seed,
+    for every reference method in ``table`` and every budget both ran."""
+    for ref in (r for r in references if r in table):
+        for method, per in table.items():
+            for key, row in per.items():
+                if method == ref or key not in table[ref]:
+                    continue
+                diffs = [a - b for a, b in zip(per_seed_top1(row, seeds), per_seed_top1(table[ref][key], seeds))]
+                row.setdefault("paired", {})[ref] = interval(diffs)
+
+
+def _difference(cell: dict[str, Any]) -> str:
+    if cell["ci95"] is None:
+        return f"{cell['mean']:+.2f}"
+    return f"{cell['mean']:+.2f} [{cell['mean'] - cell['ci95']:+.2f}, {cell['mean'] + cell['ci95']:+.2f}]"
+
+
 def format_table(report: dict[str, Any]) -> str:
     results = report["results"]
     budgets = list(dict.fromkeys(key for per in results.values() for key in per))
@@ -36,6 +71,17 @@ def format_table(report: dict[str, Any]) -> str:
         cells = [f"{per[b]['top1_mean']:7.2f} ± {per[b]['top1_std']:5.2f}" if b in per else "-" for b in budgets]
         lines.append(f"{method:<16}" + "".join(f"{c:>16}" for c in cells))
     lines.append(f"{'whole data':<16}{report['whole_data']['top1']:>16.2f}")
+    references = list(dict.fromkeys(ref for per in results.values() for row in per.values()
+                                    for ref in row.get("paired", {})))
+    for ref in references:
+        lines.append(f"\nrow minus {ref}, paired by selection seed (mean [95% t-interval]):")
+        lines.append(f"{'method':<16}" + "".join(f"{b:>24}" for b in budgets))
+        for method, per in results.items():
+            if method == ref:
+                continue
+            cells = [_difference(per[b]["paired"][ref]) if ref in per.get(b, {}).get("paired", {}) else "-"
+                     for b in budgets]
+            lines.append(f"{method:<16}" + "".join(f"{c:>24}" for c in cells))
     return "\n".join(lines)
 
 
