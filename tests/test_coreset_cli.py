@@ -44,7 +44,17 @@ def test_tool_writes_json_and_png_and_reuses_runs(tmp_path: Path, capsys: pytest
                 assert paired["random"]["ci95"] is None and len(paired["random"]["values"]) == 1
     assert "row minus random" in capsys.readouterr().out
     assert coreset_cli.main(argv) == 0
-    assert capsys.readouterr().err.count("(reused)") == 6
+    err = capsys.readouterr().err
+    assert err.count("(reused)") == 6
+    # the selections too, reporting the seconds they took when made
+    assert err.count("selection reused") == 6
+    again = json.loads((out / "coreset.json").read_text())
+    assert again["results"]["kcenter"]["ipc2"]["select_s"] == report["results"]["kcenter"]["ipc2"]["select_s"]
+    # a record whose inputs differ (here: edited) is not trusted: the subset is selected again
+    record = out / "kcenter" / "ipc2" / "seed0" / "selection.json"
+    record.write_text(record.read_text().replace('"inputs": "', '"inputs": "0'))
+    assert coreset_cli.main(argv) == 0
+    assert capsys.readouterr().err.count("selection reused") == 5
     # A moved output directory is still reused: the subset's digest decides, not its path.
     moved = tmp_path / "moved"
     shutil.copytree(out, moved)
@@ -159,3 +169,19 @@ def test_paired_differences_follow_selection_seeds() -> None:
     with pytest.raises(ValueError, match="seeds"):
         add_paired(aggregate([{"method": "a", "fraction": 0.1, "top1": [1.0, 2.0, 3.0]},
                               {"method": "random", "fraction": 0.1, "top1": [1.0, 2.0, 3.0]}]), 2, ["random"])
+
+
+def test_selection_digest_follows_every_input() -> None:
+    from tome_train.cli.coreset_selection import inputs_digest
+
+    feats, labels, scores = torch.randn(20, 4), torch.arange(20) % 2, torch.rand(20)
+    base = inputs_digest("learned", "frac", 0.3, 0, feats, labels, scores)
+    assert base == inputs_digest("learned", "frac", 0.3, 0, feats.clone(), labels.clone(), scores.clone())
+    changed = [inputs_digest("kcenter", "frac", 0.3, 0, feats, labels, scores),
+               inputs_digest("learned", "frac", 0.1, 0, feats, labels, scores),
+               inputs_digest("learned", "frac", 0.3, 1, feats, labels, scores),
+               inputs_digest("learned", "frac", 0.3, 0, feats + 1e-6, labels, scores),
+               inputs_digest("learned", "frac", 0.3, 0, feats, 1 - labels, scores),
+               inputs_digest("learned", "frac", 0.3, 0, feats, labels, None),
+               inputs_digest("learned", "frac", 0.3, 0, feats.double(), labels, scores)]
+    assert len({base, *changed}) == len(changed) + 1

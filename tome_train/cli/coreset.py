@@ -10,8 +10,9 @@
 
 Writes ``coreset.json`` (per method and budget: top-1 mean/std/list, budget, selection
 and scoring seconds; the whole-data top-1) and ``coreset.png`` to ``--output-dir``.
-Finished runs (their ``summary.json``, made with the same arguments and subset) are
-reused unless ``--rerun``. The training recipe is fixed across methods; see
+Finished runs (their ``summary.json``, made with the same arguments and subset) and
+selections (``selection.json``: same rule, budget, seed and inputs) are reused unless
+``--rerun``. The training recipe is fixed across methods; see
 :func:`protocol_args`.
 
 Methods: ``random``, ``herding``, ``kcenter``; ``learned`` (the learned multi-metric
@@ -160,9 +161,9 @@ def check_ipc(budgets: list[tuple[str, float]], labels: torch.Tensor) -> None:
 
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> int:
-    from ..data import save_indices
     from ..engine import index_digest
     from .coreset_report import add_paired, aggregate, format_table, plot
+    from .coreset_selection import choose_or_reuse, inputs_digest
 
     args = build_parser().parse_args(argv)
     lists = check_args(args)
@@ -190,13 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         for kind, value in lists["budgets"]:
             top1, select_s, budget = [], [], 0
             for seed in lists["seeds"]:
-                t0 = time.perf_counter()
                 rule_scores = scores.get(score) if score else scores.get("learned") if rule == "learned" else None
-                indices = choose(rule, kind, value, seed, features, labels, rule_scores)
-                select_s.append(time.perf_counter() - t0)
-                budget = int(indices.numel())
                 sel_dir = out / method.replace(":", "-") / budget_name(kind, value) / f"seed{seed}"
-                save_indices(indices, sel_dir / "indices.pt")
+                indices, seconds, kept = choose_or_reuse(
+                    lambda: choose(rule, kind, value, seed, features, labels, rule_scores),  # noqa: B023
+                    inputs_digest(rule, kind, value, seed, features, labels, rule_scores),
+                    sel_dir, labels.numel(), args.rerun)
+                select_s.append(seconds)
+                budget = int(indices.numel())
+                if kept:
+                    _log(f"{method} {budget_name(kind, value)} seed {seed}: selection reused ({seconds:.0f} s when made)")
                 for m in range(args.models):
                     argv_m = protocol_args(args, args.eval_epochs, 1000 * seed + m, sel_dir / f"model{m}")
                     argv_m += ["--subset", str(sel_dir / "indices.pt")]
