@@ -172,16 +172,15 @@ def test_paired_differences_follow_selection_seeds() -> None:
 
 
 def test_selection_digest_follows_every_input() -> None:
-    from tome_train.cli.coreset_selection import inputs_digest
+    from tome_train.cli.coreset_selection import inputs_digest, tensor_digest
 
     feats, labels, scores = torch.randn(20, 4), torch.arange(20) % 2, torch.rand(20)
-    base = inputs_digest("learned", "frac", 0.3, 0, feats, labels, scores)
-    assert base == inputs_digest("learned", "frac", 0.3, 0, feats.clone(), labels.clone(), scores.clone())
-    changed = [inputs_digest("kcenter", "frac", 0.3, 0, feats, labels, scores),
-               inputs_digest("learned", "frac", 0.1, 0, feats, labels, scores),
-               inputs_digest("learned", "frac", 0.3, 1, feats, labels, scores),
-               inputs_digest("learned", "frac", 0.3, 0, feats + 1e-6, labels, scores),
-               inputs_digest("learned", "frac", 0.3, 0, feats, 1 - labels, scores),
-               inputs_digest("learned", "frac", 0.3, 0, feats, labels, None),
-               inputs_digest("learned", "frac", 0.3, 0, feats.double(), labels, scores)]
+
+    def digest(rule="learned", kind="frac", value=0.3, seed=0, f=feats, y=labels, s=scores):
+        return inputs_digest(rule, kind, value, seed, tensor_digest(f, y), s)
+
+    base = digest()
+    assert base == digest(f=feats.clone(), y=labels.clone(), s=scores.clone())
+    changed = [digest(rule="kcenter"), digest(value=0.1), digest(seed=1), digest(f=feats + 1e-6),
+               digest(y=1 - labels), digest(s=None), digest(f=feats.double())]
     assert len({base, *changed}) == len(changed) + 1

@@ -163,7 +163,7 @@ def check_ipc(budgets: list[tuple[str, float]], labels: torch.Tensor) -> None:
 def main(argv: list[str] | None = None) -> int:
     from ..engine import index_digest
     from .coreset_report import add_paired, aggregate, format_table, plot
-    from .coreset_selection import choose_or_reuse, inputs_digest
+    from .coreset_selection import choose_or_reuse, inputs_digest, tensor_digest
 
     args = build_parser().parse_args(argv)
     lists = check_args(args)
@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     learned_costs = {}
     if any(rule == "learned" for rule, _ in lists["methods"].values()):
         scores["learned"], learned_costs = learned_scores(args, lists["seeds"][0], out, plain, run)
+    data_digest = tensor_digest(features, labels)
     rows: list[dict[str, Any]] = []
     for method, (rule, score) in lists["methods"].items():
         for kind, value in lists["budgets"]:
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 sel_dir = out / method.replace(":", "-") / budget_name(kind, value) / f"seed{seed}"
                 indices, seconds, kept = choose_or_reuse(
                     lambda: choose(rule, kind, value, seed, features, labels, rule_scores),  # noqa: B023
-                    inputs_digest(rule, kind, value, seed, features, labels, rule_scores),
+                    inputs_digest(rule, kind, value, seed, data_digest, rule_scores),
                     sel_dir, labels.numel(), args.rerun)
                 select_s.append(seconds)
                 budget = int(indices.numel())

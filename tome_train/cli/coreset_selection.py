@@ -24,18 +24,25 @@ from ..atomic import atomic_write_text
 RECORD = "selection.json"
 
 
-def inputs_digest(rule: str, kind: str, value: float, seed: int, features: torch.Tensor,
-                  labels: torch.Tensor, scores: torch.Tensor | None) -> str:
-    """sha256 of everything a selection depends on, tensors by dtype, shape and bytes."""
-    digest = hashlib.sha256(json.dumps([rule, kind, float(value), int(seed)]).encode())
-    for tensor in (features, labels, scores):
+def tensor_digest(*tensors: torch.Tensor | None) -> str:
+    """sha256 of ``tensors`` by dtype, shape and bytes (``None`` included as such)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
         if tensor is None:
             digest.update(b"none")
             continue
         array = tensor.detach().cpu().contiguous()
         digest.update(f"{array.dtype}{tuple(array.shape)}".encode())
-        digest.update(array.numpy().tobytes())
+        digest.update(memoryview(array.numpy()).cast("B"))
     return digest.hexdigest()
+
+
+def inputs_digest(rule: str, kind: str, value: float, seed: int, data_digest: str,
+                  scores: torch.Tensor | None) -> str:
+    """sha256 of everything a selection depends on; ``data_digest`` is :func:`tensor_digest`
+    of the embedding and labels, computed once per run (hundreds of MB on CIFAR-10)."""
+    return hashlib.sha256(json.dumps([rule, kind, float(value), int(seed), data_digest,
+                                      tensor_digest(scores)]).encode()).hexdigest()
 
 
 def choose_or_reuse(choose: Callable[[], torch.Tensor], digest: str, sel_dir: Path, num_samples: int,

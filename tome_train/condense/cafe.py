@@ -22,8 +22,8 @@ from ``a`` to about ``a * C / (C - 1)``, so inner loops mostly last one window.
 Published defaults: lr 0.1 halved at iterations 1200, 1600 and 1800 (of 2000), layer
 weights 0.1, 0.1, 1 (blocks 1-3) and 1 + 1 for the embedding (it appears in two terms
 of the published loss), discrimination weight 0.01, lambdas 0.04 / 0.03, no DSA while
-condensing nor while training the evaluation networks. The published loops have no upper bound; ``max_outer_steps`` and
-``max_inner_epochs`` cap them. The inner cap defaults to one window, which is what the
+condensing nor while training the evaluation networks. The published loops have no
+upper bound; ``max_outer_steps`` and ``max_inner_epochs`` cap them. The inner cap defaults to one window, which is what the
 published statistic gives once the network's accuracy exceeds about
 ``(C - 1) * lambda_inner`` (0.27 for 10 classes); below that, on a CPU, an uncapped inner
 loop of single-step epochs on a small synthetic set with a real-data probe after each
