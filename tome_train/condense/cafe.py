@@ -23,13 +23,13 @@ Published defaults: lr 0.1 halved at iterations 1200, 1600 and 1800 (of 2000), l
 weights 0.1, 0.1, 1 (blocks 1-3) and 1 + 1 for the embedding (it appears in two terms
 of the published loss), discrimination weight 0.01, lambdas 0.04 / 0.03, no DSA while
 condensing nor while training the evaluation networks. The published loops have no
-upper bound; ``max_outer_steps`` and ``max_inner_epochs`` cap them. The inner cap defaults to one window, which is what the
-published statistic gives once the network's accuracy exceeds about
-``(C - 1) * lambda_inner`` (0.27 for 10 classes); below that, on a CPU, an uncapped inner
-loop of single-step epochs on a small synthetic set with a real-data probe after each
-can run for hundreds of epochs. With the cap at or below the window no inner window
-can fill before the cap, so the inner probes are skipped (they could not change the
-outcome).
+upper bound; ``max_outer_steps`` and ``max_inner_epochs`` cap them. The inner cap
+defaults to one window, which is what the published statistic gives once the network's
+accuracy exceeds about ``(C - 1) * lambda_inner`` (0.27 for 10 classes); below that, on a
+CPU, an uncapped inner loop of single-step epochs on a small synthetic set with a
+real-data probe after each can run for hundreds of epochs. With the cap at or below the
+window no inner window can fill before the cap, so the inner probes are skipped (they
+could not change the outcome).
 """
 
 from __future__ import annotations
