@@ -71,6 +71,51 @@ def test_match_budget_and_parallel_jobs(tmp_path: Path) -> None:
     assert len(delta["values"]) == 2 and delta["ci95"] is not None
 
 
+def test_pool_runs_independent_variants_while_the_budget_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --jobs 2 a budget-free run starts before the matched run ends; a dependent run
+    starts only after its seed's matched run, with that run's summary; order is kept."""
+    import argparse
+    import threading
+    import time
+
+    from tome_train.cli import compare_runs
+
+    events: list[str] = []
+    lock = threading.Lock()
+
+    def fake_run_one(argv: list[str], rerun: bool, in_process: bool) -> dict:
+        name = argv[0]
+        with lock:
+            events.append(f"start {name}")
+        time.sleep(0.3 if name.startswith("matched") else 0.05)
+        with lock:
+            events.append(f"end {name}")
+        return {"name": name}
+
+    monkeypatch.setattr(compare_runs, "run_one", fake_run_one)
+    seen: list[tuple[int, str]] = []
+
+    def dependent(i: int, run: dict) -> list[list[str]]:
+        seen.append((i, run["name"]))
+        return [[f"after-{run['name']}"]]
+
+    for jobs in (1, 2):
+        events.clear()
+        seen.clear()
+        args = argparse.Namespace(jobs=jobs, rerun=False)
+        head, middle, tail = compare_runs.run_all([["matched0"], ["matched1"]], [["free"]], dependent, args)
+        assert [r["name"] for r in head] == ["matched0", "matched1"]
+        assert [r["name"] for r in middle] == ["free"]
+        assert [[r["name"] for r in rs] for rs in tail] == [["after-matched0"], ["after-matched1"]]
+        assert sorted(seen) == [(0, "matched0"), (1, "matched1")]
+        for i in (0, 1):
+            assert events.index(f"end matched{i}") < events.index(f"start after-matched{i}")
+    # One seed, two workers: the budget-free run trains beside the matched one.
+    events.clear()
+    compare_runs.run_all([["matched0"]], [["free"]], dependent, argparse.Namespace(jobs=2, rerun=False))
+    assert events.index("start free") < events.index("end matched0")
+
+
 def test_variant_arguments_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     class Args:
         keep_rate, data_keep, attn_keep, all_policy = 0.7, 0.8, 0.3, "forgetting-swap"

@@ -16,7 +16,9 @@ that take ``--data-keep`` run, per seed, at the backward fraction that InfoBatch
 Prints a table (top-1 mean ± std; paired differences to dense and to dynamic random, mean
 ± 95% interval over seeds), writes ``compare.json`` and ``compare.png``. Finished runs
 (their ``summary.json``) are reused while their training arguments match, unless ``--rerun``.
-``--jobs N`` runs N trainings at once in separate processes, one thread each.
+``--jobs N`` runs N trainings at once in separate processes, one thread each; the runs that
+wait for the matched budget start as soon as their seed's InfoBatch run ends, and the others
+(dense, tokens, the policies without ``--data-keep``) need not wait at all.
 
 The keep-rate schedule follows the run (``--schedules scaled``, the default): all tokens
 for EViT's 10 of 300 epochs, then cosine decay over its 100, scaled to ``--epochs``
@@ -30,18 +32,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..schedule import scaled_schedule
 from .common import exits_on_bad_input, fraction, one_line_errors
 from .compare_report import aggregate, backward_fraction, format_table, plot
+from .compare_runs import run_all
 
 VARIANTS = ("dense", "static-random", "dynamic-random", "forgetting-swap", "infobatch", "seta", "tokens", "all")
 ALIASES = {"random": "static-random", "selector": "forgetting-swap"}
@@ -145,52 +145,6 @@ def schedule_args(variant: str, args: argparse.Namespace, extra: list[str]) -> l
     return out
 
 
-# Arguments that do not change what a run computes.
-_NOT_COMPARED = {"output_dir", "resume", "no_progress", "num_workers", "threads"}
-
-
-def _same_training(saved: dict[str, Any], argv: list[str]) -> bool:
-    from .train import _json_args
-    from .train_args import parse_args, resolve_defaults
-
-    wanted = _json_args(resolve_defaults(parse_args(argv)))
-    keys = (set(saved) | set(wanted)) - _NOT_COMPARED
-    # A None asked for is a default that the run resolved itself (e.g. img_size).
-    return all(saved.get(k) == wanted.get(k) for k in keys if wanted.get(k) is not None)
-
-
-def run_one(argv: list[str], rerun: bool, in_process: bool) -> dict[str, Any]:
-    """Train (or reuse) one run; in a child process with one thread when ``in_process`` is False."""
-    run_dir = Path(argv[argv.index("--output-dir") + 1])
-    summary_path = run_dir / "summary.json"
-    if summary_path.exists() and not rerun:
-        summary = json.loads(summary_path.read_text())
-        if _same_training(summary.get("args", {}), argv):
-            return summary
-    print(f"[compare] train.py {' '.join(argv)}", file=sys.stderr, flush=True)
-    if in_process:
-        from .train import main as train_main
-
-        train_main(argv)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        with open(run_dir / "train.log", "w") as log:
-            done = subprocess.run([sys.executable, "-m", "tome_train.cli.train", *argv, "--threads", "1"],
-                                  stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
-        if done.returncode != 0:
-            tail = (run_dir / "train.log").read_text().strip().splitlines()[-1:] or [""]
-            raise ValueError(f"run {run_dir} failed (exit {done.returncode}): {tail[0]}")
-    return json.loads(summary_path.read_text())
-
-
-def run_all(jobs: list[list[str]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    if args.jobs <= 1:
-        return [run_one(argv, args.rerun, in_process=True) for argv in jobs]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        return list(pool.map(lambda argv: run_one(argv, args.rerun, in_process=False), jobs))
-
-
 def _parse_lists(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[int], list[str]]:
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -237,17 +191,29 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results: dict[str, list[dict[str, Any]]] = {}
     keep: dict[int, float] = {}
-    if args.match_budget:  # first: the policy whose achieved backward fraction the others match
-        matched = run_all([train_argv(args.match_budget, s, args, out, None) for s in seeds], args)
-        results[args.match_budget] = matched
-        keep = {s: backward_fraction(r) for s, r in zip(seeds, matched)}
-    rest = [v for v in variants if v not in results]
     uses_keep = set(KEEP_POLICIES) | ({"all"} if args.all_policy in KEEP_POLICIES else set())
-    todo = [(v, s) for v in rest for s in seeds]
-    runs = run_all([train_argv(v, s, args, out, keep.get(s) if v in uses_keep else None) for v, s in todo], args)
-    for (variant, _), run in zip(todo, runs):
+    # With --match-budget the matched policy runs first; the variants that take --data-keep
+    # wait for their seed's achieved backward fraction, the others need not wait.
+    matched = [args.match_budget] if args.match_budget else []
+    waiting = [v for v in variants if v not in matched and matched and v in uses_keep]
+    free = [(v, s) for v in variants if v not in matched and v not in waiting for s in seeds]
+
+    def after_matched(i: int, run: dict[str, Any]) -> list[list[str]]:
+        keep[seeds[i]] = backward_fraction(run)
+        return [train_argv(v, seeds[i], args, out, keep[seeds[i]]) for v in waiting]
+
+    head, middle, tail = run_all([train_argv(v, s, args, out, None) for v in matched for s in seeds],
+                                 [train_argv(v, s, args, out, None) for v, s in free],
+                                 after_matched if matched else (lambda i, run: []), args)
+    for v in matched:
+        results[v] = head
+    for (variant, _), run in zip(free, middle):
         results.setdefault(variant, []).append(run)
+    for i, variant in ((i, v) for v in waiting for i in range(len(seeds))):
+        results.setdefault(variant, []).append(tail[i][waiting.index(variant)])
     results = {v: results[v] for v in variants}
+    keep = {s: keep[s] for s in seeds if s in keep}
+    runs = [r for rs in results.values() for r in rs]
     table = aggregate(results)
     report = {
         "dataset": args.dataset, "model": args.model or runs[0].get("args", {}).get("model"),

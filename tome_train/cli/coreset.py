@@ -73,7 +73,7 @@ def protocol_args(args: argparse.Namespace, epochs: int, seed: int, run_dir: Pat
 def train_or_reuse(argv: list[str], rerun: bool, hooks: tuple = (), subset_digest: str | None = None,
                    extra_file: Path | None = None) -> tuple[dict[str, Any], bool]:
     """``(summary, reused)``: a finished run with the same arguments (and subset) is reused."""
-    from .compare import _same_training
+    from .compare_runs import same_training
     from .train import main as train_main
 
     run_dir = Path(argv[argv.index("--output-dir") + 1])
@@ -84,7 +84,7 @@ def train_or_reuse(argv: list[str], rerun: bool, hooks: tuple = (), subset_diges
         same_subset = subset_digest is None or (summary.get("subset") or {}).get("digest") == subset_digest
         if subset_digest is not None and "--subset" in argv:  # the digest decides: a moved run is still reused
             saved_args["subset"] = argv[argv.index("--subset") + 1]
-        if same_subset and _same_training(saved_args, argv):
+        if same_subset and same_training(saved_args, argv):
             return summary, True
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "train.log", "w") as log, contextlib.redirect_stdout(log):
