@@ -76,9 +76,9 @@ def run_all(
         head_f = [pool.submit(train, argv) for argv in first]
         middle_f = [pool.submit(train, argv) for argv in independent]
         tail_f: list[list[Future]] = [[] for _ in first]
-        index = {id(f): i for i, f in enumerate(head_f)}
+        index = {f: i for i, f in enumerate(head_f)}
         for done in as_completed(head_f):
-            i = index[id(done)]
+            i = index[done]
             tail_f[i] = [pool.submit(train, argv) for argv in dependent(i, done.result())]
         return ([f.result() for f in head_f], [f.result() for f in middle_f],
                 [[f.result() for f in fs] for fs in tail_f])
