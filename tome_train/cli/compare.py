@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     # With --match-budget the matched policy runs first; the variants that take --data-keep
     # wait for their seed's achieved backward fraction, the others need not wait.
     matched = [args.match_budget] if args.match_budget else []
-    waiting = [v for v in variants if v not in matched and matched and v in uses_keep]
+    waiting = [v for v in variants if v in uses_keep and v not in matched] if matched else []
     free = [(v, s) for v in variants if v not in matched and v not in waiting for s in seeds]
 
     def after_matched(i: int, run: dict[str, Any]) -> list[list[str]]:
@@ -209,10 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         results[v] = head
     for (variant, _), run in zip(free, middle):
         results.setdefault(variant, []).append(run)
-    for i, variant in ((i, v) for v in waiting for i in range(len(seeds))):
-        results.setdefault(variant, []).append(tail[i][waiting.index(variant)])
+    for j, variant in enumerate(waiting):
+        results[variant] = [tail[i][j] for i in range(len(seeds))]
     results = {v: results[v] for v in variants}
-    keep = {s: keep[s] for s in seeds if s in keep}
+    keep = {s: keep[s] for s in seeds if s in keep}  # seed order, whichever run ended first
     runs = [r for rs in results.values() for r in rs]
     table = aggregate(results)
     report = {
