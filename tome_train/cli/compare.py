@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     head, middle, tail = run_all([train_argv(v, s, args, out, None) for v in matched for s in seeds],
                                  [train_argv(v, s, args, out, None) for v, s in free],
-                                 after_matched if matched else (lambda i, run: []), args)
+                                 after_matched, args)
     for v in matched:
         results[v] = head
     for (variant, _), run in zip(free, middle):
