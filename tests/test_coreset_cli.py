@@ -75,6 +75,8 @@ def test_tool_writes_json_and_png_and_reuses_runs(tmp_path: Path, capsys: pytest
         (["--ipc", "1000"], "--ipc"),
         (["--dataset", "fashion-mnist"], "--data-path"),
         (["--paired-with", "nosuch"], "--paired-with"),
+        (["--limit-train", "0"], "--limit-train"),
+        (["--methods", "learned", "--limit-train", "500"], "--limit-train"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], needle: str, tmp_path: Path,
@@ -84,6 +86,24 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], needle: str, tmp_path
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and "\n" not in err and "Traceback" not in err
+
+
+def test_limit_train_selects_within_the_fixed_pool_and_saves_whole_set_indices(tmp_path: Path) -> None:
+    from tome_train.cli.train import fixed_subset
+
+    out = tmp_path / "c"
+    argv = [*FAST, "--methods", "random,forgetting", "--fractions", "0.5", "--limit-train", "400",
+            "--output-dir", str(out)]
+    assert coreset_cli.main(argv) == 0
+    report = json.loads((out / "coreset.json").read_text())
+    assert report["limit_train"] == 400 and report["whole_data"]["num_train"] == 400
+    pool = set(fixed_subset(1437, 400))  # digits: 1,437 training images
+    for method in ("random", "forgetting"):
+        indices = torch.load(out / method / "frac0.5" / "seed0" / "indices.pt", weights_only=True)["indices"]
+        assert indices.numel() == 200 and set(indices.tolist()) <= pool
+        assert any(i >= 400 for i in indices.tolist())  # whole-set indices, not positions in the pool
+        summary = json.loads((out / method / "frac0.5" / "seed0" / "model0" / "summary.json").read_text())
+        assert summary["num_train"] == 200
 
 
 def test_method_specs() -> None:

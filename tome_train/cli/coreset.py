@@ -8,6 +8,10 @@
 3. Train ``--models`` fresh ConvNets on each subset through ``tools/train.py``'s engine
    (``--subset``) and test them on the full test set.
 
+``--limit-train N`` works within a fixed random N of the training set (the pool
+``tools/train.py --limit-train N`` uses): the whole-data run trains and scores on it, the
+subsets are chosen from it, and their index files hold whole-set indices.
+
 Writes ``coreset.json`` (per method and budget: top-1 mean/std/list, budget, selection
 and scoring seconds; the whole-data top-1) and ``coreset.png`` to ``--output-dir``.
 Finished runs (their ``summary.json``, made with the same arguments and subset) and
@@ -102,6 +106,8 @@ def whole_data(args: argparse.Namespace, seed: int, out: Path, plain: Any, score
     run_dir = out / "whole" / f"seed{seed}"
     saved_path = run_dir / "features.pt"
     argv = protocol_args(args, args.embed_epochs, seed, run_dir)
+    if args.limit_train is not None:
+        argv += ["--limit-train", str(args.limit_train)]
     if saved_path.exists() and not args.rerun:
         saved = torch.load(saved_path, map_location="cpu", weights_only=True)
         if not set(scores) <= set(saved["scores"]):
@@ -172,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    plain = _plain_train_set(args)
-    check_ipc(lists["budgets"], torch.as_tensor(plain.targets).long())
+    plain, pool, num_samples = _plain_train_set(args)
+    check_ipc(lists["budgets"], _targets(plain))
     run = whole_data(args, lists["seeds"][0], out, plain, lists["scores"])
     whole, features, labels, score_s = run["summary"], run["features"], run["labels"], run["score_s"]
     _log(f"whole data: top-1 {whole['top1']:.2f}% after {args.embed_epochs} epochs; "
@@ -195,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                 rule_scores = scores.get(score) if score else scores.get("learned") if rule == "learned" else None
                 sel_dir = out / method.replace(":", "-") / budget_name(kind, value) / f"seed{seed}"
                 indices, seconds, kept = choose_or_reuse(
-                    lambda: choose(rule, kind, value, seed, features, labels, rule_scores),  # noqa: B023
+                    lambda: in_whole_set(choose(rule, kind, value, seed, features, labels, rule_scores), pool),  # noqa: B023
                     inputs_digest(rule, kind, value, seed, data_digest, rule_scores),
-                    sel_dir, labels.numel(), args.rerun)
+                    sel_dir, num_samples, args.rerun)
                 select_s.append(seconds)
                 budget = int(indices.numel())
                 if kept:
@@ -217,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     add_paired(results, len(lists["seeds"]), lists["paired_with"])
     report = {
         "dataset": args.dataset, "model": args.model, "img_size": args.img_size, "seeds": lists["seeds"],
-        "models": args.models, "embed_epochs": args.embed_epochs, "eval_epochs": args.eval_epochs,
+        "models": args.models, "limit_train": args.limit_train, "embed_epochs": args.embed_epochs,
+        "eval_epochs": args.eval_epochs,
         "protocol": {**PROTOCOL, "schedule": "cosine", "train_args": args.train_args},
         "whole_data": {"top1": whole["top1"], "epochs": args.embed_epochs, "num_train": whole["num_train"],
                        "wall_s": whole["wall_s"]},
@@ -246,13 +253,33 @@ def learned_scores(args: argparse.Namespace, seed: int, out: Path, plain: Any,
                               "select_gflops": sum(row["gflops"] for row in extra)}
 
 
-def _plain_train_set(args: argparse.Namespace) -> Any:
-    """The training set in data set order, without augmentation (what is embedded)."""
+def _plain_train_set(args: argparse.Namespace) -> tuple[Any, torch.Tensor | None, int]:
+    """``(plain, pool, size)``: the training set in data set order without augmentation
+    (what is embedded), restricted to ``--limit-train``'s fixed ``pool`` of indices when
+    given (the same as tools/train.py's), and the whole set's size."""
+    from torch.utils.data import Subset
+
     from ..data import build_dataset, default_in_chans
+    from .train import fixed_subset
 
     train, _ = build_dataset(args.dataset, args.data_path, "train", args.img_size, default_in_chans(args.dataset),
                              augment=False)
-    return train
+    size = len(train)
+    if args.limit_train is None or args.limit_train >= size:
+        return train, None, size
+    pool = torch.tensor(fixed_subset(size, args.limit_train), dtype=torch.long)
+    return Subset(train, pool.tolist()), pool, size
+
+
+def _targets(dataset: Any) -> torch.Tensor:
+    if hasattr(dataset, "targets"):
+        return torch.as_tensor(dataset.targets).long()
+    return torch.as_tensor(dataset.dataset.targets).long()[torch.as_tensor(dataset.indices)]
+
+
+def in_whole_set(positions: torch.Tensor, pool: torch.Tensor | None) -> torch.Tensor:
+    """Selected ``positions`` within ``pool`` as sorted indices of the whole training set."""
+    return positions if pool is None else torch.sort(pool[positions]).values
 
 
 if __name__ == "__main__":

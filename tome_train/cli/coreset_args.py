@@ -33,6 +33,10 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--embed-epochs", type=int, default=None,
                    help="epochs of the whole-data network (default 30 for digits, else 8)")
     p.add_argument("--eval-epochs", type=int, default=300, help="epochs of each network trained on a subset")
+    p.add_argument("--limit-train", type=int, default=None,
+                   help="work within a fixed random N of the training set (tools/train.py's --limit-train, the "
+                        "same N for every seed): the whole-data run trains on them, subsets are chosen among them "
+                        "and saved as indices of the whole set")
     p.add_argument("--score-epochs", type=int, default=None, help="epochs of the scoring runs (scoring's default)")
     p.add_argument("--paired-with", default="random,learned",
                    help="methods every other one is compared with per selection seed (row minus it, 95%% "
@@ -112,7 +116,10 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     seeds = _ints(args.seeds, "--seeds")
     if min(seeds) < 0:
         raise ValueError(f"--seeds: non-negative integers expected, got {args.seeds!r}")
-    for name in ("models", "eval_epochs", "embed_epochs", "score_epochs", "img_size", "probe_clusters",
+    if args.limit_train is not None and any(rule == "learned" for rule, _ in parsed.values()):
+        raise ValueError("--limit-train: not available with the learned method (its pipeline reads the whole "
+                         "training set)")
+    for name in ("models", "eval_epochs", "embed_epochs", "score_epochs", "limit_train", "img_size", "probe_clusters",
                  "probe_epochs", "vit_epochs"):
         value = getattr(args, name)
         if value is not None and value < 1:
