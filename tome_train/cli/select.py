@@ -95,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     _check(args)
     args.img_size = args.img_size or DEFAULT_IMG_SIZE.get(args.dataset, 32)
     args.embed_epochs = args.embed_epochs or DEFAULT_EMBED_EPOCHS.get(args.dataset, 8)
-    args.train_args = ""
+    args.train_args, args.limit_train = "", None  # the whole-data run of tools/coreset.py, on the whole set
     out = Path(args.output_dir)
     start = time.perf_counter()
-    plain = _plain_train_set(args)
+    plain, _, _ = _plain_train_set(args)
     labels = torch.as_tensor(plain.targets).long()
     budget = parse_budget(args.budget, labels.numel())
     if args.clusters is not None and args.clusters > int(torch.bincount(labels).min()):
