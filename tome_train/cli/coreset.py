@@ -168,6 +168,7 @@ def check_ipc(budgets: list[tuple[str, float]], labels: torch.Tensor) -> None:
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> int:
     from ..engine import index_digest
+    from ..scoring.passes import dataset_labels
     from .coreset_report import add_paired, aggregate, format_table, plot
     from .coreset_selection import choose_or_reuse, inputs_digest, tensor_digest
 
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     plain, pool, num_samples = _plain_train_set(args)
-    check_ipc(lists["budgets"], _targets(plain))
+    check_ipc(lists["budgets"], dataset_labels(plain))
     run = whole_data(args, lists["seeds"][0], out, plain, lists["scores"])
     whole, features, labels, score_s = run["summary"], run["features"], run["labels"], run["score_s"]
     _log(f"whole data: top-1 {whole['top1']:.2f}% after {args.embed_epochs} epochs; "
@@ -269,12 +270,6 @@ def _plain_train_set(args: argparse.Namespace) -> tuple[Any, torch.Tensor | None
         return train, None, size
     pool = torch.tensor(fixed_subset(size, args.limit_train), dtype=torch.long)
     return Subset(train, pool.tolist()), pool, size
-
-
-def _targets(dataset: Any) -> torch.Tensor:
-    if hasattr(dataset, "targets"):
-        return torch.as_tensor(dataset.targets).long()
-    return torch.as_tensor(dataset.dataset.targets).long()[torch.as_tensor(dataset.indices)]
 
 
 def in_whole_set(positions: torch.Tensor, pool: torch.Tensor | None) -> torch.Tensor:
