@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch.utils.data import TensorDataset
 
+from ..allocator import tune_cpu_allocator
 from ..atomic import atomic_write_text
 from ..condense import (
     METHODS,
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..data import build_dataset, default_in_chans
 
     _check(args)
+    allocator_tuned = tune_cpu_allocator()  # before the data set is loaded: it decides buffer placement
     loaded = SyntheticSet.load(args.synthetic) if args.synthetic else None
     method = get_method(loaded.recipe.get("method", args.method) if loaded else args.method)
     config = method.config_class().replace(parse_options(args.option))
@@ -136,7 +138,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     mean, std = _normalisation(train, in_chans)
     summary: dict[str, Any] = {"method": method.name, "ipc": ipc, "dataset": args.dataset, "img_size": img_size,
                                "model": args.model, "seed": args.seed, "init": args.init,
-                               "torch_threads": torch.get_num_threads(), "load_avg_start": os.getloadavg()}
+                               "torch_threads": torch.get_num_threads(), "load_avg_start": os.getloadavg(),
+                               "cpu_allocator_tuned": allocator_tuned}
     ledger = TrainingFlopsLedger()
     if loaded is None:
         condenser = method(pool, ipc, config, model=args.model, init=args.init, seed=args.seed,

@@ -166,6 +166,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         out[f"{side}_run_means"] = [round(statistics.fmean(r["seconds"]), 4) for r in side_runs]
         out[f"{side}_iterations_timed"] = [len(r["seconds"]) for r in side_runs]
         out[f"{side}_torch_threads"] = sorted({r["torch_threads"] for r in side_runs})
+    ours_tuned = {r.get("cpu_allocator_tuned") for r in runs.get("ours", [])}
+    out["ours_cpu_allocator_tuned"] = ours_tuned.pop() if len(ours_tuned) == 1 else sorted(ours_tuned, key=str)
     out["ratio_ours_over_reference"] = out["ours_sec_per_iteration"] / out["reference_sec_per_iteration"]
     # Runs of the same repeat are adjacent in time: their ratio sees (nearly) the same background load.
     paired = [o / r for o, r in zip(out["ours_run_medians"], out["reference_run_medians"])]

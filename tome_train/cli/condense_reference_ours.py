@@ -45,11 +45,15 @@ def time_steps(method: str, ipc: int, iterations: int, data_path: str, seed: int
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..allocator import tune_cpu_allocator
+
+    tuned = tune_cpu_allocator()  # as tools/condense.py runs
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     seconds = time_steps(args.method, args.ipc, args.iterations, args.data_path, args.seed)
     print(json.dumps({"seconds": seconds, "process_s": time.perf_counter() - start,
-                      "torch_threads": torch.get_num_threads()}), flush=True)
+                      "torch_threads": torch.get_num_threads(),
+                      "cpu_allocator_tuned": tuned}), flush=True)
     return 0
 
 
