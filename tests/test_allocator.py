@@ -1,5 +1,6 @@
 """The CPU allocator tuning is safe to call and leaves results unchanged."""
 
+import os
 import subprocess
 import sys
 
@@ -9,8 +10,6 @@ from tome_train import allocator
 
 
 def _run(code: str, **env: str) -> str:
-    import os
-
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **env})
     assert done.returncode == 0, done.stderr
