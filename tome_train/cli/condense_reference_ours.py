@@ -15,6 +15,8 @@ import time
 
 import torch
 
+from ..allocator import tune_cpu_allocator
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
@@ -45,8 +47,6 @@ def time_steps(method: str, ipc: int, iterations: int, data_path: str, seed: int
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ..allocator import tune_cpu_allocator
-
     tuned = tune_cpu_allocator()  # as tools/condense.py runs
     torch.set_num_threads(args.threads)
     start = time.perf_counter()

@@ -88,6 +88,7 @@ def _check(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     from ..coreset import select
     from ..data import save_indices
+    from ..scoring.passes import dataset_labels
     from .coreset import DEFAULT_EMBED_EPOCHS, DEFAULT_IMG_SIZE, _plain_train_set, whole_data
     from .learned import INDICATOR_SCORES, LearnedConfig, predict_scores
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir)
     start = time.perf_counter()
     plain, _, _ = _plain_train_set(args)
-    labels = torch.as_tensor(plain.targets).long()
+    labels = dataset_labels(plain)
     budget = parse_budget(args.budget, labels.numel())
     if args.clusters is not None and args.clusters > int(torch.bincount(labels).min()):
         raise ValueError(f"--clusters {args.clusters} exceeds the samples of the smallest class "
