@@ -17,22 +17,23 @@ import torch
 from .. import patch
 from ..attention import IMPLS
 from ..benchmark import benchmark_models, clone_model
+from ..engine.runtime import resolve_device
 from ..flops import count_flops, default_input_size
 from ..models import create_model
-from .common import exits_on_bad_input, fraction, int_list, one_line_errors
+from .common import bounded, exits_on_bad_input, fraction, int_list, one_line_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default="deit_small_patch16_224")
-    p.add_argument("--img-size", type=int, default=None)
+    p.add_argument("--img-size", type=bounded(int, "--img-size"), default=None)
     p.add_argument("--keep-rate", type=fraction("--keep-rate"), default=0.7)
     p.add_argument("--prune-layers", type=int_list, default=patch.DEFAULT_PRUNE_LAYERS)
     p.add_argument("--fuse", action="store_true")
     p.add_argument("--mode", choices=("train", "infer"), default="train")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps per model")
-    p.add_argument("--iters", type=int, default=6,
+    p.add_argument("--batch-size", type=bounded(int, "--batch-size"), default=32)
+    p.add_argument("--warmup", type=bounded(int, "--warmup", strictly_positive=False), default=2, help="untimed steps per model")
+    p.add_argument("--iters", type=bounded(int, "--iters"), default=6,
                    help="timed steps per model (interleaved); with --tracker: timed training steps "
                         "of --model; with --attn-only: at least 7")
     p.add_argument("--device", default="cpu")
@@ -40,16 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object only")
     p.add_argument("--tracker", action="store_true",
                    help="time the example-level bookkeeping (forgetting tracker) against a train step of --model")
-    p.add_argument("--num-samples", type=int, default=50000, help="training-set size for --tracker")
+    p.add_argument("--num-samples", type=bounded(int, "--num-samples"), default=50000, help="training-set size for --tracker")
     g = p.add_argument_group("coreset selection")
     g.add_argument("--coreset", action="store_true",
                    help="time tome_train.coreset.select (herding, k-center) choosing --budget of "
                         "--num-samples x --dim random features; each run in a fresh process")
     g.add_argument("--coreset-methods", default="herding,kcenter",
                    help="comma-separated, of tome_train.coreset.bench.CASES")
-    g.add_argument("--dim", type=int, default=512, help="feature dimension for --coreset")
-    g.add_argument("--budget", type=int, default=5000, help="coreset size for --coreset")
-    g.add_argument("--repeats", type=int, default=3, help="runs per method for --coreset")
+    g.add_argument("--dim", type=bounded(int, "--dim"), default=512, help="feature dimension for --coreset")
+    g.add_argument("--budget", type=bounded(int, "--budget"), default=5000, help="coreset size for --coreset")
+    g.add_argument("--repeats", type=bounded(int, "--repeats"), default=3, help="runs per method for --coreset")
     g = p.add_argument_group("attention level")
     g.add_argument("--attn-keep", type=fraction("--attn-keep"), default=None,
                    help="fraction of key blocks kept per query block (attention level)")
@@ -59,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model compared against: dense, or the same token pruning without --attn-keep")
     g.add_argument("--attn-only", action="store_true",
                    help="time dense SDPA vs the sparse kernel alone (fwd+bwd) on random q, k, v")
-    g.add_argument("--tokens", type=int, default=577, help="sequence length for --attn-only")
-    g.add_argument("--heads", type=int, default=6)
-    g.add_argument("--head-dim", type=int, default=64)
-    g.add_argument("--block-size", type=int, default=None)
+    g.add_argument("--tokens", type=bounded(int, "--tokens"), default=577, help="sequence length for --attn-only")
+    g.add_argument("--heads", type=bounded(int, "--heads"), default=6)
+    g.add_argument("--head-dim", type=bounded(int, "--head-dim"), default=64)
+    g.add_argument("--block-size", type=bounded(int, "--block-size"), default=None)
     return p
 
 
@@ -93,8 +94,6 @@ def run_tracker(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
-        raise ValueError("--batch-size and --iters must be >= 1, --warmup >= 0")
     device = torch.device(args.device)
     torch.manual_seed(0)
     dense = create_model(args.model, args.img_size, arg="--model").to(device)
@@ -147,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
     args = one_line_errors(build_parser()).parse_args(argv)
     args.batch_size_given = any(a.startswith("--batch-size") for a in argv)
+    args.device = str(resolve_device(args.device))
     if args.attn_only:
         out = run_attention(args)
         print(json.dumps(out) if args.json else

@@ -6,8 +6,10 @@ import argparse
 import copy
 import functools
 import math
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tome_train.validation import check_fraction
@@ -28,8 +30,26 @@ def exits_on_bad_input(main: Callable[..., Any]) -> Callable[..., Any]:
         except (ValueError, FileNotFoundError) as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        except (NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError) as err:
+            # a path the user gave that cannot be used as asked: name it, no traceback
+            print(f"error: {err.strerror}: {err.filename}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
 
     return wrapped
+
+
+def writable_output_dir(path: str | Path, name: str = "--output-dir") -> Path:
+    """Create ``path`` (parents too) and check that files can be written in it, before any
+    work starts, so that a bad ``--output-dir`` fails in the first second, not after training."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"{name}: cannot write to {str(out)!r} ({err.strerror or err})") from None
+    return out
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..schedule import scaled_schedule
-from .common import exits_on_bad_input, fraction, one_line_errors
+from .common import exits_on_bad_input, fraction, one_line_errors, writable_output_dir
 from .compare_report import aggregate, backward_fraction, format_table, plot
 from .compare_runs import run_all
 
@@ -145,16 +145,24 @@ def schedule_args(variant: str, args: argparse.Namespace, extra: list[str]) -> l
     return out
 
 
+# tools/train.py flags that compare.py sets per run: given again in --train-args they would win
+# silently while compare.json reports compare's own values.
+OWN_TRAIN_FLAGS = frozenset({"--seed", "--output-dir", "--resume", "--epochs", "--dataset", "--data-path",
+                             "--model", "--device"})
+
+
 def _parse_lists(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[int], list[str]]:
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         parser.error(f"--seeds: comma-separated ints, got {args.seeds!r}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds: at least one seed, each once; got {args.seeds!r}")
     variants = [ALIASES.get(v.strip(), v.strip()) for v in args.variants.split(",") if v.strip()]
     bad = [v for v in variants if v not in VARIANTS]
-    if not seeds or not variants or bad or len(set(variants)) != len(variants):
-        parser.error(f"--variants: distinct names of {', '.join(VARIANTS)}; --seeds: at least one "
-                     f"(got {args.seeds!r}, unknown {bad})")
+    if not variants or bad or len(set(variants)) != len(variants):
+        parser.error(f"--variants: distinct names of {', '.join(VARIANTS)}; got {args.variants!r}"
+                     + (f" (unknown: {', '.join(bad)})" if bad else ""))
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     args.variant_extra = {}
@@ -165,6 +173,10 @@ def _parse_lists(parser: argparse.ArgumentParser, args: argparse.Namespace) -> t
             parser.error(f"--variant-args: VARIANT=ARGS with VARIANT one of {', '.join(VARIANTS)}, "
                          f"each at most once; got {item!r}")
         args.variant_extra[name] = extra
+    for option, text in [("--train-args", args.train_args), *(("--variant-args", t) for t in args.variant_extra.values())]:
+        taken = sorted({a.split("=")[0] for a in shlex.split(text)} & OWN_TRAIN_FLAGS)
+        if taken:
+            parser.error(f"{option}: {', '.join(taken)} is set by compare.py itself (use its own option)")
     if args.match_budget and args.match_budget not in variants:
         variants.insert(0, args.match_budget)
     return seeds, variants
@@ -186,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds, variants = _parse_lists(parser, args)
     if args.epochs is None:
         args.epochs = 8 if args.dataset == "digits" else 30
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_output_dir(args.output_dir)
     start = time.perf_counter()
     results: dict[str, list[dict[str, Any]]] = {}
     keep: dict[int, float] = {}

@@ -13,7 +13,6 @@ import os
 import resource
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,8 +30,10 @@ from ..condense import (
     get_method,
 )
 from ..condense.checkpoint import STATE_FILE, load_state
+from ..condense.networks import build_network
+from ..data.registry import DATASETS
 from ..flops import TrainingFlopsLedger
-from .common import DefaultsHelpFormatter, exits_on_bad_input, one_line_errors
+from .common import DefaultsHelpFormatter, exits_on_bad_input, one_line_errors, writable_output_dir
 
 DEFAULT_IMG_SIZE = {"fashion-mnist": 28, "digits": 16}  # the papers' sizes; others 32
 
@@ -40,7 +41,7 @@ DEFAULT_IMG_SIZE = {"fashion-mnist": 28, "digits": 16}  # the papers' sizes; oth
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=DefaultsHelpFormatter)
     p.add_argument("--method", default="dm", help=f"one of {sorted(METHODS)}")
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
     p.add_argument("--data-path", default=None)
     p.add_argument("--img-size", type=int, default=None, help="default: 28 for fashion-mnist (the papers' size), 16 for digits, else 32")
     p.add_argument("--in-chans", type=int, default=None, help="default: the data set's own")
@@ -114,27 +115,43 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--eval-lr must be > 0, got {args.eval_lr}")
     if not args.checkpoint_interval >= 0:
         raise ValueError(f"--checkpoint-interval must be >= 0 seconds, got {args.checkpoint_interval}")
+    for name in ("img_size", "in_chans"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not eval_models(args):
+        raise ValueError(f"--eval-model: expected comma-separated model names, got {args.eval_model!r}")
     if args.resume and args.synthetic:
         raise ValueError("--resume continues a condensing run; --synthetic evaluates a finished set: "
                          "give one of them")
 
 
+def eval_models(args: argparse.Namespace) -> list[str]:
+    return [m.strip() for m in args.eval_model.split(",") if m.strip()]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..data import build_dataset, default_in_chans
+    from ..engine.runtime import resolve_device
 
     _check(args)
+    args.device = str(resolve_device(args.device))
+    out = writable_output_dir(args.output_dir)
     allocator_tuned = tune_cpu_allocator()  # before the data set is loaded: it decides buffer placement
     loaded = SyntheticSet.load(args.synthetic) if args.synthetic else None
     method = get_method(loaded.recipe.get("method", args.method) if loaded else args.method)
     config = method.config_class().replace(parse_options(args.option))
     ipc = int(loaded.recipe.get("ipc", args.ipc)) if loaded else args.ipc
-    in_chans = args.in_chans or default_in_chans(args.dataset)
-    img_size = args.img_size or DEFAULT_IMG_SIZE.get(args.dataset, 32)
+    in_chans = args.in_chans if args.in_chans is not None else default_in_chans(args.dataset)
+    img_size = args.img_size if args.img_size is not None else DEFAULT_IMG_SIZE.get(args.dataset, 32)
     train, num_classes = build_dataset(args.dataset, args.data_path, "train", img_size, in_chans, augment=False)
     test, _ = build_dataset(args.dataset, args.data_path, "test", img_size, in_chans, augment=False)
     pool = RealPool.from_dataset(train, num_classes)
     pool.check_ipc(ipc)
-    out = Path(args.output_dir)
+    for name in eval_models(args):  # every evaluation network can be built, before hours of condensing
+        try:
+            build_network(name, num_classes, pool.image_shape, args.seed, need_features=False)
+        except ValueError as err:
+            raise ValueError(f"--eval-model {name}: {err}") from None
     mean, std = _normalisation(train, in_chans)
     summary: dict[str, Any] = {"method": method.name, "ipc": ipc, "dataset": args.dataset, "img_size": img_size,
                                "model": args.model, "seed": args.seed, "init": args.init,
@@ -176,7 +193,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     real_labels = torch.arange(num_classes).repeat_interleave(ipc)
     eval_start = time.perf_counter()
     by_model = {}
-    for name in [m.strip() for m in args.eval_model.split(",") if m.strip()]:
+    for name in eval_models(args):
         protocol = EvalProtocol(model=name, epochs=args.eval_epochs, lr=args.eval_lr,
                                 batch_size=args.eval_batch_size, augment=config.eval_augment)
         result = {"synthetic": evaluate_set(images, labels, test_set, num_classes, protocol, args.eval_models,

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_save, atomic_write_text
-from .common import exits_on_bad_input
+from .common import exits_on_bad_input, writable_output_dir
 from .coreset_args import (  # noqa: F401 (parse_method: part of this module's interface)
     DEFAULT_EMBED_EPOCHS,
     DEFAULT_IMG_SIZE,
@@ -176,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     lists = check_args(args)
     args.img_size = args.img_size or DEFAULT_IMG_SIZE.get(args.dataset, 32)
     args.embed_epochs = args.embed_epochs or DEFAULT_EMBED_EPOCHS.get(args.dataset, 8)
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_output_dir(args.output_dir)
     start = time.perf_counter()
     plain, pool, num_samples = _plain_train_set(args)
     check_ipc(lists["budgets"], dataset_labels(plain))

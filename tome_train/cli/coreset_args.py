@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
+from ..data.registry import DATASETS
 from .common import one_line_errors
 
 # learned: features and its predicted scores; kcenter-mean: k-center started at the class mean
@@ -82,6 +84,11 @@ def parse_method(spec: str) -> tuple[str, str | None]:
     return rule, score
 
 
+# tools/train.py flags set per network here; repeated in --train-args they would silently win.
+OWN_TRAIN_FLAGS = frozenset({"--seed", "--output-dir", "--resume", "--epochs", "--dataset", "--data-path",
+                             "--model", "--device", "--img-size", "--subset", "--eval-every"})
+
+
 def check_args(args: argparse.Namespace) -> dict[str, Any]:
     """Validate everything that needs no data; return the parsed lists."""
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -124,8 +131,13 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.dataset not in DATASETS:
+        raise ValueError(f"--dataset: one of {', '.join(DATASETS)} expected, got {args.dataset!r}")
     if args.dataset != "digits" and args.data_path is None:
         raise ValueError(f"--data-path is required for --dataset {args.dataset}")
+    taken = sorted({a.split("=")[0] for a in shlex.split(args.train_args)} & OWN_TRAIN_FLAGS)
+    if taken:
+        raise ValueError(f"--train-args: {', '.join(taken)} is set per network by coreset.py itself")
     paired_with = [m.strip() for m in args.paired_with.split(",") if m.strip()]
     for name in paired_with:
         try:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..data.registry import DATASETS
-from .common import bounded, exits_on_bad_input, int_list
+from .common import bounded, exits_on_bad_input, int_list, one_line_errors, writable_output_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,11 +93,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from ..atomic import atomic_write_text
     from ..scoring import get_method, score_training_set
 
-    args, train_extra = build_parser().parse_known_args(argv)
+    args, train_extra = one_line_errors(build_parser()).parse_known_args(argv)
     method = get_method(args.method)
     if not args.seeds:
         raise ValueError(f"--seeds must list at least one seed, got {args.seeds!r}")
-    out = Path(args.output_dir)
+    out = writable_output_dir(args.output_dir)
     train_argv = ["--dataset", args.dataset, "--model", args.model, "--epochs", str(args.epochs),
                   "--no-progress", *train_extra]
     if args.data_path is not None:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..atomic import atomic_save, atomic_write_text
-from .common import exits_on_bad_input, one_line_errors
+from ..data.registry import DATASETS
+from .common import exits_on_bad_input, one_line_errors, writable_output_dir
 from .coreset_args import add_probe_arguments
 
 METHODS = ("learned", "random", "herding", "kcenter")
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="select.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", default="learned", choices=METHODS)
-    p.add_argument("--dataset", default="digits", help="digits, fashion-mnist, cifar10, imagefolder")
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-path", default=None)
     p.add_argument("--budget", required=True, help="samples to keep: a count (431) or a fraction (0.3)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run and of the selection")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args.img_size = args.img_size or DEFAULT_IMG_SIZE.get(args.dataset, 32)
     args.embed_epochs = args.embed_epochs or DEFAULT_EMBED_EPOCHS.get(args.dataset, 8)
     args.train_args, args.limit_train = "", None  # the whole-data run of tools/coreset.py, on the whole set
-    out = Path(args.output_dir)
+    out = writable_output_dir(args.output_dir)
     start = time.perf_counter()
     plain, _, _ = _plain_train_set(args)
     labels = dataset_labels(plain)

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
 import tome_train  # noqa: F401  (registers the project's timm models)
-from tome_train.cli.common import exits_on_bad_input
+from tome_train.cli.common import exits_on_bad_input, writable_output_dir
 from tome_train.cli.data_args import imagefolder_notice, resolve_augmentation_args
 from tome_train.cli.train_args import parse_args, resolve_defaults
 from tome_train.cli.train_checks import attention_level_report, check_model
@@ -277,6 +277,7 @@ def main(argv: Sequence[str] | None = None, extra_hooks: Sequence[Hook] = ()) ->
     args = parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     resolve_defaults(args, world)
+    writable_output_dir(args.output_dir)
     device = resolve_device(args.device)
     distributed = init_distributed(device)
     rank = dist.get_rank() if distributed else 0

@@ -22,6 +22,7 @@ from torch import nn
 from .augment import DEFAULT_STRATEGY, DiffAugment
 from .cost import CostMeter
 from .networks import build_network, next_seed
+from .options import check_option
 from .real import RealPool
 from .synthetic import SyntheticSet
 
@@ -50,7 +51,8 @@ class MethodConfig:
         if unknown:
             raise ValueError(f"unknown option(s) {unknown} for {type(self).__name__}; "
                              f"known: {sorted(names)}")
-        return dataclasses.replace(self, **overrides)
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **{k: check_option(fields[k], v) for k, v in overrides.items()})
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

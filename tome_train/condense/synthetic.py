@@ -81,7 +81,11 @@ class SyntheticSet:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"synthetic set {path} does not exist")
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # truncated, not a torch file, or holding objects outside the allow-list
+            raise ValueError(f"{path}: not a readable synthetic set (a synthetic.pt of tools/condense.py holds "
+                             f"tensors and plain values only; loading failed with {type(err).__name__})") from None
         if not isinstance(data, dict) or not {"images", "labels"} <= set(data):
             raise ValueError(f"{path}: not a synthetic set (expected a dict with 'images' and 'labels')")
         return cls(data["images"], data["labels"], dict(data.get("recipe") or {}))

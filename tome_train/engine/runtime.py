@@ -25,7 +25,7 @@ def resolve_device(name: str) -> torch.device:
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     if name != "cpu":
-        raise ValueError(f"unknown device {name!r} (cpu, cuda or auto)")
+        raise ValueError(f"--device: unknown device {name!r} (cpu, cuda or auto)")
     return torch.device("cpu")
 
 

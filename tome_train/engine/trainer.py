@@ -129,6 +129,12 @@ class Trainer:
         random numbers during set-up, since it restores the RNG states.
         """
         self.model.load_state_dict(checkpoint["model"])
+        # torch loads another optimizer's state without complaint and fails at the first step
+        saved_keys = {k for group in checkpoint["optimizer"]["param_groups"] for k in group}
+        own_keys = {k for group in self.optimizer.state_dict()["param_groups"] for k in group}
+        if saved_keys != own_keys:
+            saved_opt = (checkpoint.get("args") or {}).get("opt", "another")
+            raise ValueError(f"the optimizer differs from the saved one ({saved_opt!r}): resume with the same --opt")
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["scheduler"])
         for hook in self.hooks:
