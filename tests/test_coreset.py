@@ -199,7 +199,7 @@ def test_kcenter_first_mean_starts_at_the_class_mean() -> None:
         rows = (y == c).nonzero().squeeze(1)
         nearest = rows[((x[rows] - x[rows].mean(0)) ** 2).sum(1).argmin()]
         assert int(nearest) in picked.tolist()
-    # the start no longer depends on the seed
+    # with first="mean" the start does not depend on the seed
     assert torch.equal(picked, select("kcenter", 3, features=x, labels=y, balance=True, first="mean", seed=5))
     with pytest.raises(ValueError, match="first"):
         select("kcenter", 3, features=x, first="centre")

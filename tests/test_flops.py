@@ -9,7 +9,7 @@ import tome_train.patch as P
 from tome_train.cli import flops as flops_cli
 from tome_train.flops import TrainingFlopsLedger, count_flops, forward_gflops
 
-# Reference figures from the issue (timm 1.0.31, attention matmuls counted,
+# Reference figures (timm 1.0.31, attention matmuls counted,
 # fvcore convention: one multiply-add = one flop).
 EXPECTED = {
     "deit_tiny_patch16_224": (1.258, 0.815, 0.824),

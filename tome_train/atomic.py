@@ -59,3 +59,8 @@ def atomic_write_bytes(data: bytes, path: str | Path) -> None:
 def atomic_write_text(text: str, path: str | Path) -> None:
     """Write a text file (summary, logs) atomically, UTF-8."""
     atomic_write_bytes(text.encode("utf-8"), path)
+
+
+def atomic_savefig(fig: Any, path: str | Path, dpi: int = 120) -> None:
+    """Save a matplotlib figure as PNG atomically."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))

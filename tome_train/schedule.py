@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .patch.prune import validate_keep_rate
+from .validation import check_fraction
 
 
 def keep_rate_at(
@@ -21,7 +21,7 @@ def keep_rate_at(
     1.0 before ``warmup_epochs``; then a half-cosine from 1.0 down to ``target`` over
     ``decay_epochs``; ``target`` afterwards. With both zero the rate is constant.
     """
-    target = validate_keep_rate(target, "target")
+    target = check_fraction(target, "target")
     if warmup_epochs < 0 or decay_epochs < 0:
         raise ValueError(
             f"warmup_epochs and decay_epochs must be >= 0, got {warmup_epochs}, {decay_epochs}"

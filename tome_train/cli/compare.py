@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_text
 from ..schedule import scaled_schedule
 from .common import exits_on_bad_input, fraction, one_line_errors, writable_output_dir
 from .compare_report import aggregate, backward_fraction, format_table, plot
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "total_wall_s": time.perf_counter() - start, "jobs": args.jobs,
         "schedules": {"kind": args.schedules, **(scaled_schedule(args.epochs) if args.schedules == "scaled" else {})},
     }
-    (out / "compare.json").write_text(json.dumps(report, indent=2))
+    atomic_write_text(json.dumps(report, indent=2), out / "compare.json")
     title = (f"{args.dataset}, {report['model']}, {args.epochs} ep, seeds {args.seeds}; "
              f"keep {args.keep_rate}, data {args.match_budget or args.data_keep}")
     plot(table, out / "compare.png", title)

@@ -13,6 +13,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_savefig
+
 
 def t_quantile_975(dof: int) -> float:
     """Two-sided 95% Student-t quantile (scipy, a dependency of scikit-learn)."""
@@ -121,5 +123,5 @@ def plot(table: dict[str, dict[str, Any]], path: Path, title: str) -> None:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path)
     plt.close(fig)

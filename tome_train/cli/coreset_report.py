@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_savefig
 from .compare_report import interval
 
 
@@ -110,5 +111,5 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path)
     plt.close(fig)

@@ -10,32 +10,21 @@ score's extra cost is the post-training pass alone.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
+from .. import scoring
 from ..engine.hooks import Hook, TrainState
-
-
-def _scoring() -> Any:
-    try:
-        import tome_train.scoring as scoring
-    except ImportError:
-        return None
-    return scoring
+from .coreset_args import FEATURE_METHODS
 
 
 def check_scores(names: list[str]) -> None:
-    """Raise ``ValueError`` naming ``--methods`` when a score cannot be computed here."""
-    scoring = _scoring()
-    if scoring is None:
-        raise ValueError(f"--methods {','.join(names)}: not random, herding or kcenter, and the score-based "
-                         "methods need tome_train.scoring, which this checkout lacks")
+    """Raise ``ValueError`` naming ``--methods`` when a score is not one of tome_train.scoring's."""
     unknown = [n for n in names if n not in scoring.METHODS]
     if unknown:
-        raise ValueError(f"--methods: unknown method or score {', '.join(unknown)} (methods: random, herding, "
-                         f"kcenter; scores of tome_train.scoring: {', '.join(scoring.METHODS)})")
+        raise ValueError(f"--methods: unknown method or score {', '.join(unknown)} (methods: "
+                         f"{', '.join(FEATURE_METHODS)}; scores of tome_train.scoring: {', '.join(scoring.METHODS)})")
 
 
 class _Timed(Hook):
@@ -64,7 +53,6 @@ class ScoreHooks:
         self.num = len(dataset)  # type: ignore[arg-type]
         if not names:
             return
-        scoring = _scoring()
         if "forgetting" in names:
             self.forgetting = scoring.ForgettingScoreHook()
             self.hooks.append(self.forgetting)
@@ -90,5 +78,4 @@ class ScoreHooks:
 
 def importance(name: str, values: torch.Tensor) -> torch.Tensor:
     """Finite scores oriented so that higher = more important (what ``select`` takes)."""
-    scoring = _scoring()
     return scoring.importance(values, scoring.get_method(name).higher_is_important)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_savefig, atomic_write_bytes
 from ..data.registry import DATASETS
 from .common import bounded, exits_on_bad_input, int_list, one_line_errors, writable_output_dir
 
@@ -56,12 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _savefig_atomic(fig: Any, path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    atomic_write_bytes(buffer.getvalue(), path)
-
-
 def plot_histogram(scores: Any, path: Path, title: str) -> None:
     """Histogram of the finite scores, one stacked colour per class; infinities counted in the legend."""
     import matplotlib
@@ -84,7 +78,7 @@ def plot_histogram(scores: Any, path: Path, title: str) -> None:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _savefig_atomic(fig, path)
+    atomic_savefig(fig, path)
     plt.close(fig)
 
 

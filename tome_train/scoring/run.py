@@ -41,10 +41,8 @@ _RESERVED = ("--seed", "--output-dir", "--resume")
 
 
 def _default_img_size(model: str) -> int:
-    try:  # the one model factory, where the engine has it
-        from tome_train.models import default_img_size
-    except ImportError:
-        from ..cli.train import model_img_size as default_img_size
+    from tome_train.models import default_img_size
+
     return int(default_img_size(model))
 
 

@@ -1,8 +1,8 @@
 """Overhead benchmark of the example-level bookkeeping.
 
-The issue requires the forgetting bookkeeping to cost under 1% of a training step. This
-measures ``ExampleSelector.update`` per batch (indices on the host as a DataLoader yields
-them, predictions on the training device), the epoch-end merge + swap and one pass of the
+The forgetting bookkeeping should cost under 1% of a training step. This measures
+``ExampleSelector.update`` per batch (indices on the host as a DataLoader yields them,
+predictions on the training device), the epoch-end merge + swap and one pass of the
 sampler, and optionally a reference training step of a timm model on the same device, so
 that ``overhead_pct = update / step`` can be read directly.
 
