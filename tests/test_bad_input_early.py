@@ -116,3 +116,30 @@ def test_resume_with_another_optimizer_names_it(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="resume with the same --opt"):
         train_cli.main([*TINY, "--epochs", "2", "--opt", "sgd", "--resume", str(tmp_path / "first" / "checkpoint.pt"),
                         "--output-dir", str(tmp_path / "second")])
+
+
+def test_index_files_hold_integers_only(tmp_path: Path) -> None:
+    import numpy as np
+
+    from tome_train.data import load_indices, save_indices
+
+    np.save(tmp_path / "names.npy", np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="expected an array of integers"):
+        load_indices(tmp_path / "names.npy", 5)
+    for bad, message in (([1.7, 2.2], "integers"), ([-1, 2], "non-negative"), ([1, 1], "at most once")):
+        with pytest.raises(ValueError, match=message):
+            save_indices(bad, tmp_path / "i.pt")
+    save_indices([4.0, 0.0], tmp_path / "i.pt")
+    assert load_indices(tmp_path / "i.pt", 5).tolist() == [0, 4]
+
+
+def test_reference_snapshot_of_another_version_is_named(tmp_path: Path) -> None:
+    from tome_train.equivalence.reference import load_evit, load_toneva
+
+    for name in ("evit.py", "helpers.py"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "order_examples_by_forgetting.py").write_text("raise ImportError('old torch')\n")
+    with pytest.raises(ValueError, match="evit.py: defines no EViT"):
+        load_evit(tmp_path)
+    with pytest.raises(ValueError, match="order_examples_by_forgetting.py: importing it failed"):
+        load_toneva(tmp_path)

@@ -69,10 +69,19 @@ def run_all(
         tail = [[run_one(argv, args.rerun, in_process=True) for argv in dependent(i, r)] for i, r in enumerate(head)]
         return head, middle, tail
 
-    def train(argv: list[str]) -> dict[str, Any]:
-        return run_one(argv, args.rerun, in_process=False)
+    failures: list[BaseException] = []
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    def train(argv: list[str]) -> dict[str, Any]:
+        if failures:  # after one failure, queued runs are not started
+            raise RuntimeError("skipped after an earlier failure")
+        try:
+            return run_one(argv, args.rerun, in_process=False)
+        except BaseException as err:
+            failures.append(err)
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
         head_f = [pool.submit(train, argv) for argv in first]
         middle_f = [pool.submit(train, argv) for argv in independent]
         tail_f: list[list[Future]] = [[] for _ in first]
@@ -80,5 +89,10 @@ def run_all(
         for done in as_completed(head_f):
             i = index[done]
             tail_f[i] = [pool.submit(train, argv) for argv in dependent(i, done.result())]
-        return ([f.result() for f in head_f], [f.result() for f in middle_f],
-                [[f.result() for f in fs] for fs in tail_f])
+        results = ([f.result() for f in head_f], [f.result() for f in middle_f],
+                   [[f.result() for f in fs] for fs in tail_f])
+    except BaseException as err:
+        pool.shutdown(wait=True, cancel_futures=True)  # the runs in flight end; queued ones never start
+        raise (failures[0] if failures else err) from None
+    pool.shutdown()
+    return results

@@ -125,10 +125,13 @@ def _environment(threads: int, ours: bool) -> dict[str, str]:
 
 def _run(command: list[str], env: dict[str, str], cwd: Path, timeout: float) -> dict[str, Any]:
     load_before = os.getloadavg()
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
+    try:
+        done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"{' '.join(command[:4])} ... ran past --timeout {timeout:g} s") from None
+    if done.returncode != 0:  # a broken or foreign reference checkout: one line, not a traceback
         tail = done.stderr.strip().splitlines()[-3:]
-        raise RuntimeError(f"{' '.join(command[:4])} ... exited {done.returncode}: {' | '.join(tail)}")
+        raise ValueError(f"{' '.join(command[:4])} ... exited {done.returncode}: {' | '.join(tail)}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["load_avg_1min"] = [load_before[0], os.getloadavg()[0]]
     return result
@@ -184,6 +187,8 @@ def _check(args: argparse.Namespace) -> list[str]:
     for name in ("repeats", "threads", *(f"{m}_{k}" for m in METHODS for k in ("ipc", "iterations"))):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.timeout > 0:
+        raise ValueError(f"--timeout must be > 0 seconds, got {args.timeout}")
     if not Path(args.data_path).exists():
         raise FileNotFoundError(f"--data-path {args.data_path} does not exist")
     return methods

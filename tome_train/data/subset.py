@@ -30,6 +30,8 @@ def _read(path: Path, arg: str) -> torch.Tensor:
             array = np.load(path, allow_pickle=False)
         except ValueError as err:
             raise ValueError(f"{arg} {path}: not a plain .npy array ({err})") from None
+        if not np.issubdtype(array.dtype, np.number) and array.dtype != np.bool_:
+            raise ValueError(f"{arg} {path}: expected an array of integers, got dtype {array.dtype}")
         return torch.from_numpy(np.ascontiguousarray(array))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -76,5 +78,16 @@ def load_indices(path: str | Path, num_samples: int, arg: str = "subset") -> tor
 
 
 def save_indices(indices: torch.Tensor | np.ndarray | list[int], path: str | Path) -> None:
-    """Write indices as ``{"indices": LongTensor}`` atomically (what :func:`load_indices` reads)."""
-    atomic_save({"indices": torch.as_tensor(np.asarray(indices), dtype=torch.long).reshape(-1)}, path)
+    """Write indices as ``{"indices": LongTensor}`` atomically (what :func:`load_indices` reads).
+
+    Raises ``ValueError`` for non-integer values (no silent truncation), negative or repeated indices."""
+    array = np.asarray(indices.detach().cpu() if isinstance(indices, torch.Tensor) else indices).reshape(-1)
+    if array.size and not (np.issubdtype(array.dtype, np.integer)
+                           or (np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0))):
+        raise ValueError(f"indices: expected integers, got dtype {array.dtype}")
+    values = torch.as_tensor(array.astype(np.int64))
+    if values.numel() and int(values.min()) < 0:
+        raise ValueError(f"indices: expected non-negative integers, got min {int(values.min())}")
+    if torch.unique(values).numel() != values.numel():
+        raise ValueError("indices: each index at most once, got repeats")
+    atomic_save({"indices": values}, path)

@@ -33,11 +33,21 @@ def reference_dir(path: str | Path, files: tuple[str, ...], name: str) -> Path:
     return root
 
 
-def _exec_module(name: str, path: Path) -> types.ModuleType:
+def _exec_module(name: str, path: Path, needs: tuple[str, ...] = ()) -> types.ModuleType:
+    """Run ``path`` as module ``name``; ValueError naming the file when it fails or lacks ``needs``."""
     spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path}: not a Python source file")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        raise ValueError(f"{path}: importing it failed ({type(err).__name__}: {err}); expected the "
+                         "reference snapshot named in the README") from None
+    missing = [attr for attr in needs if not hasattr(module, attr)]
+    if missing:
+        raise ValueError(f"{path}: defines no {', '.join(missing)} (another version of the file? "
+                         "expected the reference snapshot named in the README)")
     return module
 
 
@@ -75,13 +85,14 @@ def load_evit(path: str | Path) -> tuple[types.ModuleType, types.ModuleType]:
             helpers = _exec_module("evit_reference_helpers", root / "helpers.py")
             with _temporary_modules({"helpers": helpers}), \
                     mock.patch.object(registry, "register_model", lambda fn: fn):
-                return _exec_module("evit_reference", root / "evit.py"), helpers
+                return _exec_module("evit_reference", root / "evit.py", needs=("EViT",)), helpers
 
 
 def load_toneva(path: str | Path) -> types.ModuleType:
     """``order_examples_by_forgetting.py`` of mtoneva/example_forgetting as a module."""
     root = reference_dir(path, (TONEVA_FILE,), "--forgetting-dir")
-    return _exec_module("toneva_reference", root / TONEVA_FILE)
+    return _exec_module("toneva_reference", root / TONEVA_FILE,
+                        needs=("compute_forgetting_statistics", "sort_examples_by_forgetting"))
 
 
 @contextlib.contextmanager
