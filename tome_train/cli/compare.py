@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the --data-keep policies at the backward fraction this policy reached")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help=f"subset of {','.join(VARIANTS)} (aliases: random, selector)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--jobs", type=int, default=1, help="trainings run at once, one process and thread each")
     p.add_argument("--output-dir", default="runs/compare")
     p.add_argument("--train-args", default="", help="extra tools/train.py arguments, quoted")

@@ -47,7 +47,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     g = p.add_argument_group("learned selector (tome_train.cli.learned)")
     add_probe_arguments(g)
     g.add_argument("--vit-epochs", type=int, default=3, help="epochs of the ViT giving CLS-attention statistics")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--output-dir", default="runs/coreset")
     p.add_argument("--rerun", action="store_true", help="ignore finished runs in --output-dir")
     return one_line_errors(p)
