@@ -143,3 +143,18 @@ def test_reference_snapshot_of_another_version_is_named(tmp_path: Path) -> None:
         load_evit(tmp_path)
     with pytest.raises(ValueError, match="order_examples_by_forgetting.py: importing it failed"):
         load_toneva(tmp_path)
+
+
+def test_library_checks_labels_and_split_arguments() -> None:
+    import torch
+
+    from tome_train.coreset import select
+    from tome_train.coreset.select import proportional_split
+    from tome_train.scoring import el2n
+
+    with pytest.raises(ValueError, match="class indices"):
+        el2n(torch.randn(3, 4), torch.tensor([0, 5, 1]))
+    with pytest.raises(ValueError, match="labels must be class indices"):
+        select("random", 2, labels=torch.tensor([0, -1, 1]))
+    with pytest.raises(ValueError, match="budget must be >= 0"):
+        proportional_split(-1, [5, 5], torch.Generator())

@@ -152,8 +152,12 @@ def equal_split(budget: int, sizes: list[int], generator: torch.Generator, names
 
 def proportional_split(budget: int, sizes: list[int], generator: torch.Generator) -> list[int]:
     """Largest-remainder split of ``budget`` in proportion to ``sizes``; equal remainders
-    are ordered with ``generator``. Never exceeds a class's size."""
+    are ordered with ``generator``. With ``budget <= sum(sizes)`` no share exceeds its size
+    (sizes may also be weights, as the learned rule's clusters use them)."""
     total = sum(sizes)
+    if budget < 0 or min(sizes, default=0) < 0 or (budget > 0 and total <= 0):
+        raise ValueError(f"budget must be >= 0 and sizes >= 0 with a positive sum, got budget {budget} "
+                         f"and sizes {sizes}")
     counts = [budget * s // total for s in sizes]
     remainders = [budget * s % total for s in sizes]
     tie = torch.randperm(len(sizes), generator=generator).tolist()
@@ -211,6 +215,8 @@ def _check_inputs(
             raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape "
                              f"{tuple(labels.shape)}")
         labels = labels.detach().cpu().long()
+        if labels.numel() and int(labels.min()) < 0:
+            raise ValueError(f"labels must be class indices >= 0, got {int(labels.min())}")
         sizes["labels"] = labels.numel()
     for needed in (spec.needs or "").split("+"):
         if needed and sizes.get(needed) is None:

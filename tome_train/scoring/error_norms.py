@@ -29,6 +29,10 @@ def _check(logits: torch.Tensor, targets: torch.Tensor) -> None:
         raise ValueError(f"logits must be [B, C], got shape {tuple(logits.shape)}")
     if targets.shape != logits.shape[:1]:
         raise ValueError(f"targets must be [B] integer labels, got shape {tuple(targets.shape)}")
+    # on the host only: a range check on a GPU would synchronise every training batch
+    if targets.device.type == "cpu" and targets.numel() and not 0 <= int(targets.min()) <= int(targets.max()) < logits.shape[1]:
+        raise ValueError(f"targets must be class indices in [0, {logits.shape[1] - 1}], got "
+                         f"min {int(targets.min())}, max {int(targets.max())}")
 
 
 def error_vectors(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
