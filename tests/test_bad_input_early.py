@@ -158,3 +158,14 @@ def test_library_checks_labels_and_split_arguments() -> None:
         select("random", 2, labels=torch.tensor([0, -1, 1]))
     with pytest.raises(ValueError, match="budget must be >= 0"):
         proportional_split(-1, [5, 5], torch.Generator())
+
+
+def test_an_unreadable_cache_is_recomputed_not_fatal(tmp_path: Path, capsys) -> None:
+    from tome_train.atomic import atomic_save, load_cache
+
+    assert load_cache(tmp_path / "missing.pt") is None
+    (tmp_path / "broken.pt").write_bytes(b"\x80\x03truncated")
+    assert load_cache(tmp_path / "broken.pt") is None
+    assert "ignoring unreadable cache" in capsys.readouterr().err
+    atomic_save({"key": 1}, tmp_path / "good.pt")
+    assert load_cache(tmp_path / "good.pt") == {"key": 1}

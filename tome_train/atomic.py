@@ -64,3 +64,22 @@ def atomic_write_text(text: str, path: str | Path) -> None:
 def atomic_savefig(fig: Any, path: str | Path, dpi: int = 120) -> None:
     """Save a matplotlib figure as PNG atomically."""
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+
+
+def load_cache(path: str | Path) -> dict | None:
+    """A cache file written with :func:`atomic_save` (a dict), or None when it is missing,
+    damaged or of another shape: a cache that cannot be read is recomputed, never fatal."""
+    import sys
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, foreign, or holding objects outside the allow-list
+        print(f"note: ignoring unreadable cache {path} ({type(err).__name__}); recomputing",
+              file=sys.stderr, flush=True)
+        return None
+    return data if isinstance(data, dict) else None

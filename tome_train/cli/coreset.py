@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_save, atomic_write_text
+from ..atomic import atomic_save, atomic_write_text, load_cache
 from .common import exits_on_bad_input, writable_output_dir
 from .coreset_args import (  # noqa: F401 (parse_method: part of this module's interface)
     DEFAULT_EMBED_EPOCHS,
@@ -108,12 +108,15 @@ def whole_data(args: argparse.Namespace, seed: int, out: Path, plain: Any, score
     argv = protocol_args(args, args.embed_epochs, seed, run_dir)
     if args.limit_train is not None:
         argv += ["--limit-train", str(args.limit_train)]
-    if saved_path.exists() and not args.rerun:
-        saved = torch.load(saved_path, map_location="cpu", weights_only=True)
-        if not set(scores) <= set(saved["scores"]):
-            args_rerun = argparse.Namespace(**{**vars(args), "rerun": True})
-            _log(f"whole data: rerun to add scores {sorted(set(scores) - set(saved['scores']))}")
-            return whole_data(args_rerun, seed, out, plain, scores)
+    saved = None if args.rerun else load_cache(saved_path)
+    if saved is not None and not {"features", "labels", "scores"} <= set(saved):
+        saved = None
+    if not args.rerun and saved is None and saved_path.exists():  # unreadable: train again
+        return whole_data(argparse.Namespace(**{**vars(args), "rerun": True}), seed, out, plain, scores)
+    if saved is not None and not set(scores) <= set(saved["scores"]):
+        args_rerun = argparse.Namespace(**{**vars(args), "rerun": True})
+        _log(f"whole data: rerun to add scores {sorted(set(scores) - set(saved['scores']))}")
+        return whole_data(args_rerun, seed, out, plain, scores)
     embedding = EmbeddingHook(plain)
     scoring = ScoreHooks(scores, plain, seed)
     _log(f"whole data: train.py {' '.join(argv)}")

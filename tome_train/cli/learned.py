@@ -159,13 +159,13 @@ def cached_indicators(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], wor
     """``(matrix, column names, indicator names, seconds)`` from ``work/indicators.pt`` when it
     was made with the same indicator settings and whole-data run, else computed (and saved).
     The ledger gets the indicator rows either way, and ``seconds`` is what computing took."""
-    from ..atomic import atomic_save
+    from ..atomic import atomic_save, load_cache
     from ..coreset.learned import indicator_matrix
 
     cache = work / "indicators.pt"
     key = {**{name: getattr(cfg, name) for name in INDICATOR_FIELDS}, "whole_data": whole_digest}
-    if cache.exists() and not rerun:
-        saved = torch.load(cache, map_location="cpu", weights_only=True)
+    saved = None if rerun else load_cache(cache)
+    if saved is not None:
         if saved.get("config") == key:
             ledger.rows.extend(dict(row) for row in saved["ledger"])
             return saved["matrix"], saved["columns"], saved["indicators"], saved["seconds"]
@@ -186,7 +186,7 @@ def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: 
     :data:`INDICATOR_SCORES` from one whole-data run, with its ``summary``. Cached in
     ``work/learned.pt`` under ``cfg`` and a digest of the embedding (reused unless ``rerun``).
     """
-    from ..atomic import atomic_save
+    from ..atomic import atomic_save, load_cache
     from ..coreset.learned import fit_regressor
     from ..coreset.learned.regressor import predict
 
@@ -194,10 +194,9 @@ def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: 
     cache = work / "learned.pt"
     features = whole["features"].detach().cpu().contiguous()
     key = {**asdict(cfg), "whole_data": hashlib.sha256(features.numpy().tobytes()).hexdigest()}
-    if cache.exists() and not rerun:
-        saved = torch.load(cache, map_location="cpu", weights_only=True)
-        if saved.get("config") == key:
-            return saved
+    saved = None if rerun else load_cache(cache)
+    if saved is not None and saved.get("config") == key:
+        return saved
     missing = [name for name in INDICATOR_SCORES if name not in whole["scores"]]
     if missing:
         raise ValueError(f"the whole-data run lacks the indicator scores {', '.join(missing)}")

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset
 
+from ..atomic import load_cache
 from ..engine.checkpoint import atomic_save
 from .curvature import DEFAULT_H, DEFAULT_PROBES
 from .forgetting import ForgettingScoreHook
@@ -97,8 +98,8 @@ def _seed_run(
     key = {"version": _CACHE_VERSION, "argv": run_argv, "options": dict(options)}
     cache = out / _CACHE_NAME
     old: dict[str, Any] = {}
-    if reuse and cache.is_file():
-        record = torch.load(cache, map_location="cpu", weights_only=True)
+    record = load_cache(cache) if reuse else None
+    if record is not None:
         if record.get("key") == key:
             if all(m in record["values"] for m in methods):
                 return record
