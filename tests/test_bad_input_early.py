@@ -164,7 +164,7 @@ def test_an_unreadable_cache_is_recomputed_not_fatal(tmp_path: Path, capsys) -> 
     from tome_train.atomic import atomic_save, load_cache
 
     assert load_cache(tmp_path / "missing.pt") is None
-    (tmp_path / "broken.pt").write_bytes(b"\x80\x03truncated")
+    (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04truncated")
     assert load_cache(tmp_path / "broken.pt") is None
     assert "ignoring unreadable cache" in capsys.readouterr().err
     atomic_save({"key": 1}, tmp_path / "good.pt")
