@@ -7,6 +7,7 @@ import copy
 import functools
 import math
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,12 @@ def exits_on_bad_input(main: Callable[..., Any]) -> Callable[..., Any]:
             raise SystemExit(2) from None
 
     return wrapped
+
+
+def flags_taken(extra_args: str, own: frozenset[str]) -> list[str]:
+    """The flags of ``own`` (those a tool sets per run) that an extra-arguments string such as
+    ``--train-args`` sets again: given twice, argparse keeps the last and the tool's record lies."""
+    return sorted({a.split("=")[0] for a in shlex.split(extra_args)} & own)
 
 
 def writable_output_dir(path: str | Path, name: str = "--output-dir") -> Path:

@@ -40,7 +40,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..schedule import scaled_schedule
-from .common import exits_on_bad_input, fraction, one_line_errors, writable_output_dir
+from .common import exits_on_bad_input, flags_taken, fraction, one_line_errors, writable_output_dir
 from .compare_report import aggregate, backward_fraction, format_table, plot
 from .compare_runs import run_all
 
@@ -175,7 +175,7 @@ def _parse_lists(parser: argparse.ArgumentParser, args: argparse.Namespace) -> t
                          f"each at most once; got {item!r}")
         args.variant_extra[name] = extra
     for option, text in [("--train-args", args.train_args), *(("--variant-args", t) for t in args.variant_extra.values())]:
-        taken = sorted({a.split("=")[0] for a in shlex.split(text)} & OWN_TRAIN_FLAGS)
+        taken = flags_taken(text, OWN_TRAIN_FLAGS)
         if taken:
             parser.error(f"{option}: {', '.join(taken)} is set by compare.py itself (use its own option)")
     if args.match_budget and args.match_budget not in variants:

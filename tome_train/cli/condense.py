@@ -33,7 +33,13 @@ from ..condense.checkpoint import STATE_FILE, load_state
 from ..condense.networks import build_network
 from ..data.registry import DATASETS
 from ..flops import TrainingFlopsLedger
-from .common import DefaultsHelpFormatter, exits_on_bad_input, one_line_errors, writable_output_dir
+from .common import (
+    DefaultsHelpFormatter,
+    bounded,
+    exits_on_bad_input,
+    one_line_errors,
+    writable_output_dir,
+)
 
 DEFAULT_IMG_SIZE = {"fashion-mnist": 28, "digits": 16}  # the papers' sizes; others 32
 
@@ -43,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="dm", help=f"one of {sorted(METHODS)}")
     p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
     p.add_argument("--data-path", default=None)
-    p.add_argument("--img-size", type=int, default=None, help="default: 28 for fashion-mnist (the papers' size), 16 for digits, else 32")
-    p.add_argument("--in-chans", type=int, default=None, help="default: the data set's own")
+    p.add_argument("--img-size", type=bounded(int, "--img-size"), default=None, help="default: 28 for fashion-mnist (the papers' size), 16 for digits, else 32")
+    p.add_argument("--in-chans", type=bounded(int, "--in-chans"), default=None, help="default: the data set's own")
     p.add_argument("--ipc", type=int, default=10, help="synthetic images per class")
     p.add_argument("--iterations", type=int, default=None, help="default: the method's published count")
     p.add_argument("--model", default="convnet3", help="matching network (needs forward_features)")
@@ -115,9 +121,6 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--eval-lr must be > 0, got {args.eval_lr}")
     if not args.checkpoint_interval >= 0:
         raise ValueError(f"--checkpoint-interval must be >= 0 seconds, got {args.checkpoint_interval}")
-    for name in ("img_size", "in_chans"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not eval_models(args):
         raise ValueError(f"--eval-model: expected comma-separated model names, got {args.eval_model!r}")
     if args.resume and args.synthetic:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import Any
 
 from ..data.registry import DATASETS
-from .common import one_line_errors
+from .common import flags_taken, one_line_errors
 
 # learned: features and its predicted scores; kcenter-mean: k-center started at the class mean
 FEATURE_METHODS = ("random", "herding", "kcenter", "kcenter-mean", "learned", "spectral-random")
@@ -135,7 +134,7 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--dataset: one of {', '.join(DATASETS)} expected, got {args.dataset!r}")
     if args.dataset != "digits" and args.data_path is None:
         raise ValueError(f"--data-path is required for --dataset {args.dataset}")
-    taken = sorted({a.split("=")[0] for a in shlex.split(args.train_args)} & OWN_TRAIN_FLAGS)
+    taken = flags_taken(args.train_args, OWN_TRAIN_FLAGS)
     if taken:
         raise ValueError(f"--train-args: {', '.join(taken)} is set per network by coreset.py itself")
     paired_with = [m.strip() for m in args.paired_with.split(",") if m.strip()]
