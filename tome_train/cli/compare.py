@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..engine.runtime import DEVICES
 from ..schedule import scaled_schedule
 from .common import exits_on_bad_input, flags_taken, fraction, one_line_errors, writable_output_dir
 from .compare_report import aggregate, backward_fraction, format_table, plot
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the --data-keep policies at the backward fraction this policy reached")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help=f"subset of {','.join(VARIANTS)} (aliases: random, selector)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--device", default="cpu", choices=DEVICES)
     p.add_argument("--jobs", type=int, default=1, help="trainings run at once, one process and thread each")
     p.add_argument("--output-dir", default="runs/compare")
     p.add_argument("--train-args", default="", help="extra tools/train.py arguments, quoted")

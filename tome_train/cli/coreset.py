@@ -109,14 +109,11 @@ def whole_data(args: argparse.Namespace, seed: int, out: Path, plain: Any, score
     if args.limit_train is not None:
         argv += ["--limit-train", str(args.limit_train)]
     saved = None if args.rerun else load_cache(saved_path)
-    if saved is not None and not {"features", "labels", "scores"} <= set(saved):
-        saved = None
-    if not args.rerun and saved is None and saved_path.exists():  # unreadable: train again
+    readable = saved is not None and {"features", "labels", "scores"} <= set(saved)
+    missing = sorted(set(scores) - set(saved["scores"])) if readable else []
+    if saved_path.exists() and not args.rerun and (not readable or missing):
+        _log(f"whole data: rerun to add scores {missing}" if readable else f"whole data: rerun, {saved_path} unreadable")
         return whole_data(argparse.Namespace(**{**vars(args), "rerun": True}), seed, out, plain, scores)
-    if saved is not None and not set(scores) <= set(saved["scores"]):
-        args_rerun = argparse.Namespace(**{**vars(args), "rerun": True})
-        _log(f"whole data: rerun to add scores {sorted(set(scores) - set(saved['scores']))}")
-        return whole_data(args_rerun, seed, out, plain, scores)
     embedding = EmbeddingHook(plain)
     scoring = ScoreHooks(scores, plain, seed)
     _log(f"whole data: train.py {' '.join(argv)}")

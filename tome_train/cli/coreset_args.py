@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..data.registry import DATASETS
+from ..engine.runtime import DEVICES
 from .common import flags_taken, one_line_errors
 
 # learned: features and its predicted scores; kcenter-mean: k-center started at the class mean
@@ -19,7 +20,7 @@ DEFAULT_EMBED_EPOCHS = {"digits": 30}
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coreset.py", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="digits", help="digits, fashion-mnist, cifar10, imagefolder")
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-path", default=None)
     p.add_argument("--methods", default="random,herding,kcenter",
                    help="comma-separated: random, herding, kcenter, kcenter-mean (first centre at the class mean), learned, "
@@ -46,7 +47,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     g = p.add_argument_group("learned selector (tome_train.cli.learned)")
     add_probe_arguments(g)
     g.add_argument("--vit-epochs", type=int, default=3, help="epochs of the ViT giving CLS-attention statistics")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--device", default="cpu", choices=DEVICES)
     p.add_argument("--output-dir", default="runs/coreset")
     p.add_argument("--rerun", action="store_true", help="ignore finished runs in --output-dir")
     return one_line_errors(p)
@@ -130,8 +131,6 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if args.dataset not in DATASETS:
-        raise ValueError(f"--dataset: one of {', '.join(DATASETS)} expected, got {args.dataset!r}")
     if args.dataset != "digits" and args.data_path is None:
         raise ValueError(f"--data-path is required for --dataset {args.dataset}")
     taken = flags_taken(args.train_args, OWN_TRAIN_FLAGS)

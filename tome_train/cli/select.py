@@ -25,6 +25,7 @@ import torch
 
 from ..atomic import atomic_save, atomic_write_text
 from ..data.registry import DATASETS
+from ..engine.runtime import DEVICES
 from .common import exits_on_bad_input, one_line_errors, writable_output_dir
 from .coreset_args import add_probe_arguments
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vit-epochs", type=int, default=3)
     p.add_argument("--validation-fraction", type=float, default=0.2,
                    help="share of each class held out of the training set to judge the probes")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--device", default="cpu", choices=DEVICES)
     p.add_argument("--rerun", action="store_true", help="ignore finished runs under DIR/work")
     return one_line_errors(p)
 

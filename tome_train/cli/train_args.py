@@ -21,6 +21,7 @@ from tome_train.cli.data_args import (
 )
 from tome_train.data.registry import DATASETS, default_in_chans
 from tome_train.engine.optim import OPTIMIZERS
+from tome_train.engine.runtime import DEVICES
 from tome_train.selection.policies import POLICY_NAMES
 
 DEFAULT_MODELS = {
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seta: share of the groups in the sliding window (default 0.9)")
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=bounded(int, "--seed", strictly_positive=False), default=0)
-    g.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    g.add_argument("--device", choices=DEVICES, default="auto")
     g.add_argument("--output-dir", default="runs/train", help="checkpoint.pt, logs, summary.json")
     g.add_argument("--resume", default=None, metavar="PATH", help="checkpoint to continue from")
     g.add_argument("--threads", type=bounded(int, "--threads", strictly_positive=False), default=1,

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+DEVICES = ("cpu", "cuda", "auto")  # what resolve_device accepts: the tools' --device choices
+
 
 def resolve_device(name: str) -> torch.device:
     """``cpu``, ``cuda`` or ``auto`` (CUDA when available). Under torchrun, one GPU per local rank."""
