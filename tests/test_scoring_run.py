@@ -122,6 +122,7 @@ def test_tool_writes_npz_json_png_and_rejects_unknown_methods(tmp_path, capsys) 
     report = json.loads((out / "scores.json").read_text())
     assert report["method"] == "least_confidence" and report["more_important"] == "higher"
     assert report["epochs"] == 1 and report["seeds"] == [0] and report["seconds"] > 0
+    assert report["recipe"] == "deepcore" and report["train_argv"][-3:] == ["--batch-size", "16", "--no-progress"]
     assert sum(c["count"] for c in report["per_class"].values()) == 64
     assert (out / "scores.png").stat().st_size > 1000
     capsys.readouterr()
@@ -130,3 +131,21 @@ def test_tool_writes_npz_json_png_and_rejects_unknown_methods(tmp_path, capsys) 
     assert err.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "nosuchscore" in lines[0]
+
+
+def test_scoring_recipe_follows_the_model_family_and_yields_to_the_command_line() -> None:
+    from tome_train.scoring.recipe import recipe_argv, resolve_recipe
+
+    assert resolve_recipe("auto", "convnet3") == "deepcore"
+    assert resolve_recipe("auto", "resnet18_small") == "deepcore"
+    assert resolve_recipe("auto", "deit_micro_patch4_32") == "train"
+    assert resolve_recipe("train", "convnet3") == "train"
+    sgd = recipe_argv("deepcore")
+    assert sgd[sgd.index("--opt") + 1] == "sgd" and sgd[sgd.index("--warmup-epochs") + 1] == "0"
+    own_opt = recipe_argv("deepcore", ["--opt", "adamw"])
+    assert "--opt" not in own_opt and "--momentum" not in own_opt and "--lr" not in own_opt
+    assert "--warmup-epochs" in own_opt and recipe_argv("train") == []
+    with pytest.raises(ValueError, match="recipe"):
+        resolve_recipe("fast", "convnet3")
+    with pytest.raises(ValueError, match="--model"):
+        resolve_recipe("auto", "nosuchmodel")
