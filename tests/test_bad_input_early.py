@@ -94,6 +94,7 @@ def test_synthetic_set_that_is_not_one_is_a_value_error(tmp_path: Path) -> None:
     (["--seeds", "0,0"], "--seeds"),
     (["--train-args", "--output-dir /tmp/elsewhere"], "--output-dir is set by compare.py"),
     (["--variant-args", "infobatch=--seed 3"], "--seed is set by compare.py"),
+    (["--dataset", "bogus"], "argument --dataset: invalid choice"),
 ])
 def test_compare_refuses_repeated_seeds_and_its_own_flags(argv, message, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:

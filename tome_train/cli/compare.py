@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..data.registry import DATASETS
 from ..engine.runtime import DEVICES
 from ..schedule import scaled_schedule
 from .common import exits_on_bad_input, flags_taken, fraction, one_line_errors, writable_output_dir
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default=None, choices=sorted(PRESETS),
                    help="named defaults (cifar10-gpu: the full CIFAR-10 comparison on one GPU); flags given win")
-    p.add_argument("--dataset", default="digits")
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-path", default=None)
     p.add_argument("--model", default=None, help="default: the data set's default model")
     p.add_argument("--epochs", type=int, default=None, help="default: 8 for digits, else 30")
