@@ -134,7 +134,7 @@ def test_tool_writes_npz_json_png_and_rejects_unknown_methods(tmp_path, capsys) 
 
 
 def test_scoring_recipe_follows_the_model_family_and_yields_to_the_command_line() -> None:
-    from tome_train.scoring.recipe import recipe_argv, resolve_recipe
+    from tome_train.scoring.recipe import apply_recipe, recipe_argv, resolve_recipe
 
     assert resolve_recipe("auto", "convnet3") == "deepcore"
     assert resolve_recipe("auto", "resnet18_small") == "deepcore"
@@ -145,6 +145,9 @@ def test_scoring_recipe_follows_the_model_family_and_yields_to_the_command_line(
     own_opt = recipe_argv("deepcore", ["--opt", "adamw"])
     assert "--opt" not in own_opt and "--momentum" not in own_opt and "--lr" not in own_opt
     assert "--warmup-epochs" in own_opt and recipe_argv("train") == []
+    name, argv = apply_recipe(ARGV)  # the library applies it too: flags of the caller come last and win
+    assert name == "deepcore" and argv[:2] == ["--opt", "sgd"] and argv[-len(ARGV):] == ARGV
+    assert apply_recipe(["--model", "deit_micro_patch4_32"]) == ("train", ["--model", "deit_micro_patch4_32"])
     with pytest.raises(ValueError, match="recipe"):
         resolve_recipe("fast", "convnet3")
     with pytest.raises(ValueError, match="--model"):

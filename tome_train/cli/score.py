@@ -90,25 +90,24 @@ def plot_histogram(scores: Any, path: Path, title: str) -> None:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from ..atomic import atomic_write_text
     from ..scoring import get_method, score_training_set
-    from ..scoring.recipe import recipe_argv, resolve_recipe
+    from ..scoring.recipe import apply_recipe
 
     args, train_extra = one_line_errors(build_parser()).parse_known_args(argv)
     method = get_method(args.method)
     if not args.seeds:
         raise ValueError(f"--seeds must list at least one seed, got {args.seeds!r}")
     out = writable_output_dir(args.output_dir)
-    recipe = resolve_recipe(args.recipe, args.model)
-    # The recipe's flags come first, so that a flag given on the command line wins.
-    recipe_flags = recipe_argv(recipe, train_extra)
     train_argv = ["--dataset", args.dataset, "--model", args.model, "--epochs", str(args.epochs),
-                  "--no-progress", *recipe_flags, *train_extra]
+                  "--no-progress", *train_extra]
+    if args.data_path is not None:
+        train_argv[2:2] = ["--data-path", args.data_path]
+    recipe, run_argv = apply_recipe(train_argv, args.recipe)
+    recipe_flags = run_argv[:len(run_argv) - len(train_argv)]
     print(f"[score] recipe {recipe}" + (f" (from --recipe auto, {args.model})" if args.recipe == "auto" else "")
           + f": {' '.join(recipe_flags) or 'tools/train.py defaults'}"
           + (f"; then {' '.join(train_extra)}" if train_extra else ""), flush=True)
-    if args.data_path is not None:
-        train_argv[2:2] = ["--data-path", args.data_path]
     scores = score_training_set(
-        method.name, train_argv, args.seeds, out / "runs", reuse=not args.no_reuse,
+        method.name, train_argv, args.seeds, out / "runs", reuse=not args.no_reuse, recipe=recipe,
         batch_size=args.score_batch_size, curvature_probes=args.curvature_probes,
         curvature_h=args.curvature_h,
     )
@@ -117,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     np.savez(buffer, scores=scores.values.numpy().astype(np.float64), labels=scores.labels.numpy().astype(np.int64))
     atomic_write_bytes(buffer.getvalue(), out / "scores.npz")
     summary = {**scores.summary(), "dataset": args.dataset, "model": args.model,
-               "description": method.description, "recipe": recipe, "train_argv": train_argv}
+               "description": method.description}
     if method.name == "curvature":
         summary["curvature"] = {"probes": args.curvature_probes, "h": args.curvature_h}
     atomic_write_text(json.dumps(summary, indent=2) + "\n", out / "scores.json")

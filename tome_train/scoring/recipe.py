@@ -11,7 +11,7 @@ does not train them.
 
 from __future__ import annotations
 
-__all__ = ["RECIPES", "recipe_argv", "resolve_recipe"]
+__all__ = ["RECIPES", "apply_recipe", "recipe_argv", "resolve_recipe"]
 
 # tools/train.py flags of each recipe; flags given after them on the command line win.
 # A command line that names its own --opt brings that optimizer's defaults: the recipe's
@@ -52,3 +52,13 @@ def recipe_argv(recipe: str, given: list[str] | tuple[str, ...] = ()) -> list[st
     if any(a == "--opt" or a.startswith("--opt=") for a in given):
         pairs = [(k, v) for k, v in pairs if k not in _OPTIMIZER_FLAGS]
     return [x for pair in pairs for x in pair]
+
+
+def apply_recipe(train_argv: list[str], recipe: str = "auto") -> tuple[str, list[str]]:
+    """``(resolved recipe, train_argv with the recipe's flags placed first)``: argparse keeps
+    the last value of a flag, so every flag of ``train_argv`` wins over the recipe's."""
+    from ..cli.train_args import parse_args, resolve_defaults
+
+    model = resolve_defaults(parse_args(list(train_argv)), 1).model
+    name = resolve_recipe(recipe, model)
+    return name, [*recipe_argv(name, train_argv), *train_argv]

@@ -24,7 +24,9 @@ class Scores:
     * ``seconds``: wall time of the scoring runs and passes, all seeds together;
     * ``cost``: ``train_gflops`` (the scoring runs' training), ``score_gflops`` (the extra
       passes after training), ``score_forward_equivalents`` (those passes counted in
-      forward passes of one sample) and their wall times.
+      forward passes of one sample) and their wall times;
+    * ``recipe`` / ``train_argv``: the scoring runs' recipe and full ``tools/train.py``
+      arguments (empty for methods without a run).
     """
 
     method: str
@@ -36,6 +38,8 @@ class Scores:
     epochs: int = 0
     seconds: float = 0.0
     cost: dict[str, float] = field(default_factory=dict)
+    recipe: str = ""
+    train_argv: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.values.dim() != 1 or self.labels.shape != self.values.shape:
@@ -66,6 +70,8 @@ class Scores:
             "seeds": list(self.seeds),
             "seconds": self.seconds,
             "cost": dict(self.cost),
+            "recipe": self.recipe,
+            "train_argv": list(self.train_argv),
             "overall": _stats(self.values),
             "per_class": {
                 str(int(c)): _stats(self.values[self.labels == c]) for c in torch.unique(self.labels)

@@ -31,6 +31,7 @@ from .curvature import DEFAULT_H, DEFAULT_PROBES
 from .forgetting import ForgettingScoreHook
 from .methods import get_method
 from .passes import PostTrainingScoreHook, dataset_labels
+from .recipe import apply_recipe
 from .result import Scores
 
 __all__ = ["score_training_set", "score_training_set_many", "scoring_dataset"]
@@ -142,6 +143,7 @@ def score_training_set_many(
     work_dir: str | Path = "runs/score",
     *,
     reuse: bool = True,
+    recipe: str = "auto",
     batch_size: int = 256,
     curvature_probes: int = DEFAULT_PROBES,
     curvature_h: float = DEFAULT_H,
@@ -150,7 +152,9 @@ def score_training_set_many(
     run per seed among them; returns ``{method: Scores}``.
 
     ``train_argv``: ``tools/train.py`` arguments without ``--seed`` / ``--output-dir`` /
-    ``--resume`` (set per seed; run ``S`` writes to ``work_dir/seed<S>``). Values are the
+    ``--resume`` (set per seed; run ``S`` writes to ``work_dir/seed<S>``), run with the
+    flags of ``recipe`` placed before them (:mod:`.recipe`: ``"auto"`` gives a CNN
+    DeepCore's selection training, a ViT ``tools/train.py``'s defaults). Values are the
     mean over ``seeds`` (initialisations). ``batch_size``: samples per scoring pass batch;
     ``curvature_probes`` / ``curvature_h``: ``n`` and ``h`` of the curvature estimate.
     Each ``Scores.cost`` holds the shared runs' cost (training and all passes of the run).
@@ -159,7 +163,7 @@ def score_training_set_many(
     if not names:
         raise ValueError("methods must name at least one scoring method")
     infos = [get_method(m) for m in names]
-    argv = _check_argv(train_argv)
+    recipe, argv = apply_recipe(_check_argv(train_argv), recipe)
     seeds = _check_seeds(seeds)
     args, dataset = scoring_dataset(argv)
     if args.data_policy != "full":
@@ -195,6 +199,7 @@ def score_training_set_many(
             seeds=seeds, per_seed=runs, epochs=args.epochs if info.stage != "none" else 0,
             seconds=seconds if info.stage != "none" else 0.0,
             cost=dict(totals) if info.stage != "none" else {},
+            recipe=recipe if info.stage != "none" else "", train_argv=tuple(argv) if info.stage != "none" else (),
         )
     return results
 
