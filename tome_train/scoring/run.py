@@ -1,8 +1,9 @@
 """Score a training set: train through the engine once per seed, with the scoring hooks.
 
-:func:`score_training_set` is the programmatic entry (``tools/score.py`` and the coreset
-tool call it). Each seed is one run of ``tools/train.py``'s training (the same argument
-list) through :func:`tome_train.cli.train.main` with the hooks this package provides:
+:func:`score_training_set` is the programmatic entry (``tools/score.py`` calls it). Each
+seed is one run of ``tools/train.py``'s training (the same argument list, after the flags
+of the scoring recipe, :mod:`.recipe`) through :func:`tome_train.cli.train.main` with the
+hooks this package provides:
 
 * ``forgetting`` counts events on the training batches of the run;
 * post-training methods (``el2n``, ``grand``, ``curvature``, uncertainty, ``loss``) score
