@@ -6,7 +6,12 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["check_fraction"]
+__all__ = ["check_fraction", "flags_given"]
+
+
+def flags_given(argv: list[str] | tuple[str, ...]) -> set[str]:
+    """The ``--flags`` an argument list sets, in either form (``--lr 0.1`` or ``--lr=0.1``)."""
+    return {a.split("=", 1)[0] for a in argv if a.startswith("--")}
 
 
 def check_fraction(value: Any, name: str) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tome_train.validation import check_fraction
+from tome_train.validation import check_fraction, flags_given
 
 
 def exits_on_bad_input(main: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,7 +42,7 @@ def exits_on_bad_input(main: Callable[..., Any]) -> Callable[..., Any]:
 def flags_taken(extra_args: str, own: frozenset[str]) -> list[str]:
     """The flags of ``own`` (those a tool sets per run) that an extra-arguments string such as
     ``--train-args`` sets again: given twice, argparse keeps the last and the tool's record lies."""
-    return sorted({a.split("=")[0] for a in shlex.split(extra_args)} & own)
+    return sorted(flags_given(shlex.split(extra_args)) & own)
 
 
 def writable_output_dir(path: str | Path, name: str = "--output-dir") -> Path:

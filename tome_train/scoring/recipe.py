@@ -11,6 +11,8 @@ does not train them.
 
 from __future__ import annotations
 
+from ..validation import flags_given
+
 __all__ = ["RECIPES", "apply_recipe", "recipe_argv", "resolve_recipe"]
 
 # tools/train.py flags of each recipe; flags given after them on the command line win.
@@ -49,7 +51,7 @@ def recipe_argv(recipe: str, given: list[str] | tuple[str, ...] = ()) -> list[st
         raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
     flags = RECIPES[recipe]
     pairs = [(flags[i], flags[i + 1]) for i in range(0, len(flags), 2)]
-    if any(a == "--opt" or a.startswith("--opt=") for a in given):
+    if "--opt" in flags_given(given):
         pairs = [(k, v) for k, v in pairs if k not in _OPTIMIZER_FLAGS]
     return [x for pair in pairs for x in pair]
 

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset, Subset
 
 from ..atomic import load_cache
 from ..engine.checkpoint import atomic_save
+from ..validation import flags_given
 from .curvature import DEFAULT_H, DEFAULT_PROBES
 from .forgetting import ForgettingScoreHook
 from .methods import get_method
@@ -73,8 +74,9 @@ def _check_argv(train_argv: Sequence[str]) -> list[str]:
     if isinstance(train_argv, str) or not all(isinstance(a, str) for a in train_argv):
         raise ValueError("train_argv must be a list of strings (tools/train.py arguments)")
     argv = list(train_argv)
+    given = flags_given(argv)
     for flag in _RESERVED:
-        if any(a == flag or a.startswith(flag + "=") for a in argv):
+        if flag in given:
             raise ValueError(f"train_argv must not contain {flag}: the scoring runner sets it per seed")
     return argv
 
