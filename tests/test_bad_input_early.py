@@ -11,9 +11,10 @@ from tome_train.cli import benchmark as benchmark_cli
 from tome_train.cli import compare as compare_cli
 from tome_train.cli import condense as condense_cli
 from tome_train.cli import coreset as coreset_cli
-from tome_train.cli import train as train_cli
-from tome_train.cli.common import writable_output_dir
+from tome_train.cli.train import cli as train_cli
 from tome_train.condense import SyntheticSet, get_method
+from tome_train.job.train import main as train_main
+from tome_train.validation import writable_output_dir
 
 TINY = ["--dataset", "digits", "--limit-train", "64", "--limit-test", "32", "--seed", "0",
         "--device", "cpu", "--no-progress", "--epochs", "1"]
@@ -28,7 +29,7 @@ def test_output_dir_that_is_a_file_is_refused_before_work(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("tool, argv", [
-    (train_cli.cli, TINY),
+    (train_cli, TINY),
     (condense_cli.main, ["--dataset", "digits", "--iterations", "1", "--eval-models", "1", "--eval-epochs", "1"]),
     (compare_cli.main, ["--dataset", "digits", "--epochs", "1", "--variants", "dense"]),
     (coreset_cli.main, ["--dataset", "digits", "--methods", "random"]),
@@ -113,9 +114,9 @@ def test_benchmark_sizes_and_device_are_checked(argv, capsys) -> None:
 
 
 def test_resume_with_another_optimizer_names_it(tmp_path: Path) -> None:
-    train_cli.main([*TINY, "--output-dir", str(tmp_path / "first")])
+    train_main([*TINY, "--output-dir", str(tmp_path / "first")])
     with pytest.raises(ValueError, match="resume with the same --opt"):
-        train_cli.main([*TINY, "--epochs", "2", "--opt", "sgd", "--resume", str(tmp_path / "first" / "checkpoint.pt"),
+        train_main([*TINY, "--epochs", "2", "--opt", "sgd", "--resume", str(tmp_path / "first" / "checkpoint.pt"),
                         "--output-dir", str(tmp_path / "second")])
 
 

@@ -17,7 +17,7 @@ from tome_train.cli.compare import (
     variant_args,
 )
 from tome_train.cli.compare_report import aggregate, format_table
-from tome_train.cli.train import fixed_subset
+from tome_train.data import fixed_subset
 
 TRAIN_ARGS = "--limit-train 128 --limit-test 64 --batch-size 32"
 

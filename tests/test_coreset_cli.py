@@ -12,11 +12,11 @@ import timm
 import torch
 
 from tome_train.cli import coreset as coreset_cli
-from tome_train.cli.train import main as train_main
 from tome_train.coreset import select
 from tome_train.coreset.embed import EmbeddingHook, embed
 from tome_train.data import build_dataset
 from tome_train.engine.hooks import TrainState
+from tome_train.job.train import main as train_main
 
 FAST = ["--dataset", "digits", "--img-size", "8", "--embed-epochs", "1", "--eval-epochs", "2",
         "--models", "1", "--train-args", "--limit-test 60"]
@@ -89,7 +89,7 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], needle: str, tmp_path
 
 
 def test_limit_train_selects_within_the_fixed_pool_and_saves_whole_set_indices(tmp_path: Path) -> None:
-    from tome_train.cli.train import fixed_subset
+    from tome_train.data import fixed_subset
 
     out = tmp_path / "c"
     argv = [*FAST, "--methods", "random,forgetting", "--fractions", "0.5", "--limit-train", "400",

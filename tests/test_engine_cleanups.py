@@ -122,3 +122,26 @@ def test_feature_hooks_import_without_cycles() -> None:
     done = subprocess.run([sys.executable, "-c", "; ".join(f"import {m}" for m in modules)], cwd=REPO_ROOT,
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _absolute_imports(path: Path) -> set[str]:
+    """Every module ``path`` imports (top level or inside functions), relative ones resolved."""
+    package = list(path.relative_to(REPO_ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            found.add(".".join([*base, *([node.module] if node.module else [])]))
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_library_never_imports_the_command_line_layer() -> None:
+    """tools -> cli -> the library, never back: code that trains as tools/train.py does goes
+    through tome_train.job."""
+    library = [p for p in sorted((REPO_ROOT / "tome_train").rglob("*.py")) if "cli" not in p.parts]
+    assert any(p.parent.name == "job" for p in library) and any(p.parent.name == "scoring" for p in library)
+    for path in library:
+        for module in _absolute_imports(path):
+            assert not module.startswith("tome_train.cli"), (str(path.relative_to(REPO_ROOT)), module)

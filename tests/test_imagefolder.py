@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from tome_train.cli.data_args import imagefolder_notice, resolve_augmentation_args
-from tome_train.cli.train_args import parse_args, resolve_defaults
 from tome_train.data import Augmentation, build_dataset
 from tome_train.data.folder_scan import UnreadableImageWarning, profile_imagefolder
+from tome_train.job.args import parse_args, resolve_defaults
+from tome_train.job.data_args import imagefolder_notice, resolve_augmentation_args
 
 
 def _digit_folder(root: Path, n_train: int = 60, n_val: int = 20, side: int = 16) -> None:
@@ -222,7 +222,7 @@ def test_per_item_training_transform_uses_the_flags(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- end to end
 def test_train_cli_on_a_folder_with_a_corrupt_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from tome_train.cli.train import main
+    from tome_train.job.train import main
 
     _digit_folder(tmp_path / "f", n_train=40, n_val=40, side=8)
     (tmp_path / "f" / "train" / "3" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from tome_train.cli.train import main as train_main
-from tome_train.cli.train_args import parse_args
+from tome_train.job.args import parse_args
+from tome_train.job.train import main as train_main
 from tome_train.selection import ActiveSetSampler
 from tome_train.selection.policies import (
     DynamicRandomPolicy,

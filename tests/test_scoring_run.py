@@ -35,7 +35,7 @@ class RecordCorrect(Hook):
 
 
 def test_forgetting_scores_equal_counts_of_the_training_batches(tmp_path) -> None:
-    from tome_train.cli.train import main as train_main
+    from tome_train.job.train import main as train_main
 
     forgetting, record = ForgettingScoreHook(), RecordCorrect()
     train_main([*ARGV, "--epochs", "3", "--output-dir", str(tmp_path)], extra_hooks=[forgetting, record])

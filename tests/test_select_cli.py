@@ -13,8 +13,8 @@ import torch
 
 from tome_train.cli import coreset as coreset_cli
 from tome_train.cli import select as select_cli
-from tome_train.cli.train import main as train_main
 from tome_train.data import build_dataset
+from tome_train.job.train import main as train_main
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--img-size", "8", "--embed-epochs", "1", "--vit-epochs", "1", "--probe-epochs", "1",

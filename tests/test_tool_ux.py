@@ -13,8 +13,9 @@ import pytest
 
 from tome_train.cli import benchmark as benchmark_cli
 from tome_train.cli import flops as flops_cli
-from tome_train.cli import train as train_cli
-from tome_train.cli.train_args import build_parser
+from tome_train.cli.train import cli as train_cli
+from tome_train.job import train as train_job
+from tome_train.job.args import build_parser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--dataset", "digits", "--limit-train", "64", "--limit-test", "32", "--seed", "0",
@@ -73,11 +74,11 @@ def test_model_is_checked_before_the_data_loads(monkeypatch: pytest.MonkeyPatch,
     def no_data(*args, **kwargs):
         raise AssertionError("the data set was loaded before the model was checked")
 
-    monkeypatch.setattr(train_cli, "build_dataset", no_data)
+    monkeypatch.setattr(train_job, "build_dataset", no_data)
     for model, needle in (("vit_medium_patch16_gap_256", "class token"), ("no_such_vit", "unknown model"),
                           ("convnet3", "VisionTransformer")):
         with pytest.raises(SystemExit) as info:
-            train_cli.cli([*TINY, "--model", model, "--keep-rate", "0.7"])
+            train_cli([*TINY, "--model", model, "--keep-rate", "0.7"])
         assert info.value.code == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and needle in err and err.startswith("error: --model")
@@ -87,7 +88,7 @@ def test_attention_level_notice_summary_and_flops_agree(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """deit_micro_patch2_16 keeps 46/33/24 tokens at keep 0.7: auto runs dense attention
     there. Training says so once, records it, and tools/flops.py counts what it ran."""
-    summary = train_cli.main([*TINY, "--epochs", "2", "--warmup-epochs", "0", "--keep-rate", "0.7",
+    summary = train_job.main([*TINY, "--epochs", "2", "--warmup-epochs", "0", "--keep-rate", "0.7",
                               "--attn-keep", "0.3", "--output-dir", str(tmp_path)])
     out, err = capsys.readouterr()
     notices = [line for line in err.splitlines() if "attention level runs dense" in line]

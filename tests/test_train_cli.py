@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tome_train.cli.train import main
 from tome_train.engine import load_checkpoint
+from tome_train.job.train import main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # A slice of digits keeps every run to a few seconds on 2 CPU cores.

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from tome_train.cli import train as train_cli
-from tome_train.cli.train import cli, main
+from tome_train.cli.train import cli
 from tome_train.data import load_indices, save_indices
 from tome_train.engine import Hook, TrainState
 from tome_train.flops.hook import LEDGER_KEY
+from tome_train.job import train as train_job
+from tome_train.job.train import main
 
 TINY = ["--dataset", "digits", "--limit-test", "64", "--batch-size", "32", "--seed", "0",
         "--device", "cpu", "--no-progress", "--epochs", "1"]
@@ -44,7 +45,7 @@ def test_bad_input_is_one_line_before_any_data_loads(argv, needle, capsys, monke
     def no_data(*args, **kwargs):
         raise AssertionError("the data loaded before the arguments were checked")
 
-    monkeypatch.setattr(train_cli, "build_dataset", no_data)
+    monkeypatch.setattr(train_job, "build_dataset", no_data)
     assert needle in _one_line_exit_2([*argv, "--output-dir", str(tmp_path)], capsys)
 
 

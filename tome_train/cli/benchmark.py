@@ -14,13 +14,15 @@ import sys
 
 import torch
 
+from tome_train.argtypes import bounded, fraction, int_list, one_line_errors
+
 from .. import patch
 from ..attention import IMPLS
 from ..benchmark import benchmark_models, clone_model
 from ..engine.runtime import resolve_device
 from ..flops import count_flops, default_input_size
 from ..models import create_model
-from .common import bounded, exits_on_bad_input, fraction, int_list, one_line_errors
+from .common import exits_on_bad_input
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from tome_train.argtypes import DefaultsHelpFormatter, fraction, one_line_errors
 from tome_train.equivalence import (
     compare_forgetting,
     compare_pruning,
@@ -26,7 +27,7 @@ from tome_train.equivalence import (
 from tome_train.equivalence.evit import SUPPORTED_MODELS
 from tome_train.equivalence.reference import EVIT_FILES, TONEVA_FILE, reference_dir
 
-from .common import DefaultsHelpFormatter, exits_on_bad_input, fraction, one_line_errors
+from .common import exits_on_bad_input
 
 
 def build_parser() -> argparse.ArgumentParser:

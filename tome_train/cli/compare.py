@@ -38,11 +38,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tome_train.argtypes import fraction, one_line_errors
+from tome_train.validation import writable_output_dir
+
 from ..atomic import atomic_write_text
 from ..data.registry import DATASETS
 from ..engine.runtime import DEVICES
 from ..schedule import scaled_schedule
-from .common import exits_on_bad_input, flags_taken, fraction, one_line_errors, writable_output_dir
+from .common import exits_on_bad_input, flags_taken
 from .compare_report import aggregate, backward_fraction, format_table, plot
 from .compare_runs import run_all
 

@@ -18,8 +18,8 @@ _NOT_COMPARED = {"output_dir", "resume", "no_progress", "num_workers", "threads"
 
 def same_training(saved: dict[str, Any], argv: list[str]) -> bool:
     """Whether a finished run's saved ``args`` compute what ``argv`` asks for."""
-    from .train import _json_args
-    from .train_args import parse_args, resolve_defaults
+    from ..job.args import parse_args, resolve_defaults
+    from ..job.train import _json_args
 
     wanted = _json_args(resolve_defaults(parse_args(argv)))
     keys = (set(saved) | set(wanted)) - _NOT_COMPARED
@@ -37,7 +37,7 @@ def run_one(argv: list[str], rerun: bool, in_process: bool) -> dict[str, Any]:
             return summary
     print(f"[compare] train.py {' '.join(argv)}", file=sys.stderr, flush=True)
     if in_process:
-        from .train import main as train_main
+        from ..job.train import main as train_main
 
         train_main(argv)
     else:

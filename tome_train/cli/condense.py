@@ -18,6 +18,9 @@ from typing import Any
 import torch
 from torch.utils.data import TensorDataset
 
+from tome_train.argtypes import DefaultsHelpFormatter, bounded, one_line_errors
+from tome_train.validation import writable_output_dir
+
 from ..allocator import tune_cpu_allocator
 from ..atomic import atomic_write_text
 from ..condense import (
@@ -33,13 +36,7 @@ from ..condense.checkpoint import STATE_FILE, load_state
 from ..condense.networks import build_network
 from ..data.registry import DATASETS
 from ..flops import TrainingFlopsLedger
-from .common import (
-    DefaultsHelpFormatter,
-    bounded,
-    exits_on_bad_input,
-    one_line_errors,
-    writable_output_dir,
-)
+from .common import exits_on_bad_input
 
 DEFAULT_IMG_SIZE = {"fashion-mnist": 28, "digits": 16}  # the papers' sizes; others 32
 

@@ -36,8 +36,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tome_train.argtypes import DefaultsHelpFormatter, one_line_errors
+
 from ..atomic import atomic_write_text
-from .common import DefaultsHelpFormatter, exits_on_bad_input, one_line_errors
+from .common import exits_on_bad_input
 
 REFERENCE_FILES = ("main.py", "main_DM.py", "utils.py", "networks.py")
 #: (file, pattern, replacement) applied to the temporary copy of the reference

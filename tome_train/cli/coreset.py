@@ -41,8 +41,10 @@ from typing import Any
 
 import torch
 
+from tome_train.validation import writable_output_dir
+
 from ..atomic import atomic_save, atomic_write_text, load_cache
-from .common import exits_on_bad_input, writable_output_dir
+from .common import exits_on_bad_input
 from .coreset_args import (  # noqa: F401 (parse_method: part of this module's interface)
     DEFAULT_EMBED_EPOCHS,
     DEFAULT_IMG_SIZE,
@@ -77,8 +79,8 @@ def protocol_args(args: argparse.Namespace, epochs: int, seed: int, run_dir: Pat
 def train_or_reuse(argv: list[str], rerun: bool, hooks: tuple = (), subset_digest: str | None = None,
                    extra_file: Path | None = None) -> tuple[dict[str, Any], bool]:
     """``(summary, reused)``: a finished run with the same arguments (and subset) is reused."""
+    from ..job.train import main as train_main
     from .compare_runs import same_training
-    from .train import main as train_main
 
     run_dir = Path(argv[argv.index("--output-dir") + 1])
     summary_path = run_dir / "summary.json"
@@ -259,8 +261,7 @@ def _plain_train_set(args: argparse.Namespace) -> tuple[Any, torch.Tensor | None
     given (the same as tools/train.py's), and the whole set's size."""
     from torch.utils.data import Subset
 
-    from ..data import build_dataset, default_in_chans
-    from .train import fixed_subset
+    from ..data import build_dataset, default_in_chans, fixed_subset
 
     train, _ = build_dataset(args.dataset, args.data_path, "train", args.img_size, default_in_chans(args.dataset),
                              augment=False)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tome_train.argtypes import one_line_errors
+
 from ..data.registry import DATASETS
 from ..engine.runtime import DEVICES
-from .common import flags_taken, one_line_errors
+from .common import flags_taken
 
 # learned: features and its predicted scores; kcenter-mean: k-center started at the class mean
 FEATURE_METHODS = ("random", "herding", "kcenter", "kcenter-mean", "learned", "spectral-random")

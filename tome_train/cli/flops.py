@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from tome_train.argtypes import bounded, fraction, int_list, one_line_errors
+
 from .. import patch
 from ..attention import IMPLS
 from ..flops import count_flops, default_input_size
 from ..models import create_model
-from .common import bounded, exits_on_bad_input, fraction, int_list, one_line_errors
+from .common import exits_on_bad_input
 
 DEFAULT_KEEP_RATE = 0.7
 

@@ -25,9 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from tome_train.argtypes import bounded, int_list, one_line_errors
+from tome_train.validation import writable_output_dir
+
 from ..atomic import atomic_savefig, atomic_write_bytes
 from ..data.registry import DATASETS
-from .common import bounded, exits_on_bad_input, int_list, one_line_errors, writable_output_dir
+from .common import exits_on_bad_input
 
 
 def build_parser() -> argparse.ArgumentParser:

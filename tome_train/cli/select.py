@@ -23,10 +23,13 @@ from typing import Any
 
 import torch
 
+from tome_train.argtypes import one_line_errors
+from tome_train.validation import writable_output_dir
+
 from ..atomic import atomic_save, atomic_write_text
 from ..data.registry import DATASETS
 from ..engine.runtime import DEVICES
-from .common import exits_on_bad_input, one_line_errors, writable_output_dir
+from .common import exits_on_bad_input
 from .coreset_args import add_probe_arguments
 
 METHODS = ("learned", "random", "herding", "kcenter")

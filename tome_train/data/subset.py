@@ -1,6 +1,7 @@
-"""Index files: a chosen subset of a training set, as written by the coreset and selection tools.
+"""Subsets of a data set: the fixed random subset behind ``--limit-train``, and index files
+(a chosen subset of a training set, as the coreset and selection tools write them).
 
-Accepted formats: a ``torch.save``'d 1-D integer tensor, or a dict holding one under
+Index file formats: a ``torch.save``'d 1-D integer tensor, or a dict holding one under
 ``"indices"`` (loaded with ``weights_only=True``: a file cannot run code); a ``.npy``
 integer array (no pickles); a ``.txt`` file of integers separated by white space or commas.
 """
@@ -14,7 +15,16 @@ import torch
 
 from ..atomic import atomic_save
 
-__all__ = ["load_indices", "save_indices"]
+__all__ = ["fixed_subset", "load_indices", "save_indices"]
+
+
+def fixed_subset(size: int, count: int) -> list[int]:
+    """``count`` of ``size`` indices (sorted), drawn at random with a fixed seed that is not
+    the run's, so that every run and variant sees the same subset (``--limit-train``,
+    ``--limit-test``). Not the first ``count``: data sets stored sorted by class (the
+    CIFAR-10 npz is) would lose most classes."""
+    generator = torch.Generator().manual_seed(0)
+    return sorted(torch.randperm(size, generator=generator)[:count].tolist())
 
 
 def _read(path: Path, arg: str) -> torch.Tensor:

@@ -59,7 +59,7 @@ def recipe_argv(recipe: str, given: list[str] | tuple[str, ...] = ()) -> list[st
 def apply_recipe(train_argv: list[str], recipe: str = "auto") -> tuple[str, list[str]]:
     """``(resolved recipe, train_argv with the recipe's flags placed first)``: argparse keeps
     the last value of a flag, so every flag of ``train_argv`` wins over the recipe's."""
-    from ..cli.train_args import parse_args, resolve_defaults
+    from ..job.args import parse_args, resolve_defaults
 
     model = resolve_defaults(parse_args(list(train_argv)), 1).model
     name = resolve_recipe(recipe, model)

@@ -2,7 +2,7 @@
 
 :func:`score_training_set` is the programmatic entry (``tools/score.py`` calls it). Each
 seed is one run of ``tools/train.py``'s training (the same argument list, after the flags
-of the scoring recipe, :mod:`.recipe`) through :func:`tome_train.cli.train.main` with the
+of the scoring recipe, :mod:`.recipe`) through :func:`tome_train.job.train.main` with the
 hooks this package provides:
 
 * ``forgetting`` counts events on the training batches of the run;
@@ -53,10 +53,9 @@ def _default_img_size(model: str) -> int:
 def scoring_dataset(train_argv: Sequence[str]) -> tuple[Any, Dataset]:
     """``(resolved training arguments, unaugmented training set)`` for ``train_argv``: the
     set the run trains on (same ``--subset`` / ``--limit-train`` selection, same order, as
-    ``tome_train.cli.train.run`` builds it), without augmentation."""
-    from ..cli.train import fixed_subset
-    from ..cli.train_args import parse_args, resolve_defaults
-    from ..data import build_dataset
+    ``tome_train.job.train.run`` builds it), without augmentation."""
+    from ..data import build_dataset, fixed_subset
+    from ..job.args import parse_args, resolve_defaults
 
     args = resolve_defaults(parse_args(list(train_argv)), 1)
     img_size = args.img_size or _default_img_size(args.model)
@@ -95,7 +94,7 @@ def _seed_run(
     options: dict[str, Any], reuse: bool,
 ) -> dict[str, Any]:
     """One scoring run (cached): ``{"values": {method: [N]}, "cost": {...}, "seconds": s}``."""
-    from ..cli.train import main as train_main
+    from ..job.train import main as train_main
 
     out = work_dir / f"seed{seed}"
     run_argv = [*argv, "--seed", str(seed), "--output-dir", str(out)]

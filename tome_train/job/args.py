@@ -11,17 +11,17 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from tome_train.argtypes import DefaultsHelpFormatter, bounded, fraction, one_line_errors
 from tome_train.attention import IMPLS
-from tome_train.cli.common import DefaultsHelpFormatter, bounded, fraction, one_line_errors
-from tome_train.cli.data_args import (
+from tome_train.data.registry import DATASETS, default_in_chans
+from tome_train.engine.optim import OPTIMIZERS
+from tome_train.engine.runtime import DEVICES
+from tome_train.job.data_args import (
     SMALL_IMAGE_FOLDER,
     add_augmentation_arguments,
     check_augmentation_args,
     imagefolder_defaults,
 )
-from tome_train.data.registry import DATASETS, default_in_chans
-from tome_train.engine.optim import OPTIMIZERS
-from tome_train.engine.runtime import DEVICES
 from tome_train.selection.policies import POLICY_NAMES
 
 DEFAULT_MODELS = {

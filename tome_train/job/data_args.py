@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from tome_train.cli.common import bounded
+from tome_train.argtypes import bounded
 from tome_train.data.augment import PER_ITEM, Augmentation
 from tome_train.data.registry import resolve_augmentation
 
