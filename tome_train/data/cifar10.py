@@ -64,7 +64,7 @@ def load_cifar10_arrays(data_path: str | Path, split: str) -> tuple[torch.Tensor
     """Return ``(uint8 N x 3 x 32 x 32 images, int64 labels)`` for ``split`` (cached)."""
     path = Path(data_path)
     if not path.exists():
-        raise FileNotFoundError(f"CIFAR-10 path {path} does not exist")
+        raise FileNotFoundError(f"data_path: the CIFAR-10 file or folder {path} does not exist")
     if path.is_dir() and (path / NPZ_NAME).is_file():
         path = path / NPZ_NAME
     if path.is_file():

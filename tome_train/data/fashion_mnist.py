@@ -51,7 +51,7 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 def _locate(data_path: Path, split: str) -> tuple[Path, Path]:
     if not data_path.exists():
-        raise FileNotFoundError(f"Fashion-MNIST path {data_path} does not exist")
+        raise FileNotFoundError(f"data_path: the Fashion-MNIST folder {data_path} does not exist")
     stems = _FILES[split]
     for folder in (data_path, data_path / "FashionMNIST" / "raw", data_path / "raw"):
         found = [_find(folder, stem) for stem in stems]

@@ -53,7 +53,7 @@ def split_folder(root: str | Path, split: str) -> tuple[Path, list[str]]:
     """``(folder of split, classes)``; checks the root, and that val has train's classes."""
     root = Path(root)
     if not root.exists():
-        raise FileNotFoundError(f"imagefolder path {root} does not exist")
+        raise FileNotFoundError(f"data_path: the image folder {root} does not exist")
     train_classes = class_folders(root / "train")
     folder = root / SPLIT_DIRS[split]
     if split != "train" and class_folders(folder) != train_classes:
