@@ -12,19 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
 
-# Arguments that do not change what a run computes.
-_NOT_COMPARED = {"output_dir", "resume", "no_progress", "num_workers", "threads"}
-
-
-def same_training(saved: dict[str, Any], argv: list[str]) -> bool:
-    """Whether a finished run's saved ``args`` compute what ``argv`` asks for."""
-    from ..job.args import parse_args, resolve_defaults
-    from ..job.train import _json_args
-
-    wanted = _json_args(resolve_defaults(parse_args(argv)))
-    keys = (set(saved) | set(wanted)) - _NOT_COMPARED
-    # A None asked for is a default that the run resolved itself (e.g. img_size).
-    return all(saved.get(k) == wanted.get(k) for k in keys if wanted.get(k) is not None)
+from ..job.reuse import same_training
 
 
 def run_one(argv: list[str], rerun: bool, in_process: bool) -> dict[str, Any]:

@@ -20,7 +20,7 @@ selections (``selection.json``: same rule, budget, seed and inputs) are reused u
 :func:`protocol_args`.
 
 Methods: ``random``, ``herding``, ``kcenter``; ``learned`` (the learned multi-metric
-selector of :mod:`tome_train.cli.learned`, fed by the whole-data run; its ``score_s`` is the
+selector of :mod:`tome_train.coreset.learned.pipeline`, fed by the whole-data run; its ``score_s`` is the
 pipeline's time, and ``select_gflops`` its FLOPs beyond the whole-data run); ``spectral-random``
 (learned's spectral clusters and proportional rule with uniformly drawn scores, an ablation
 that separates the clusters' effect from the scores'); a per-sample score of
@@ -31,7 +31,6 @@ samples per class; ``easy:SCORE`` and ``ccs:SCORE`` use the other rules.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shlex
 import sys
@@ -44,6 +43,7 @@ import torch
 from tome_train.validation import writable_output_dir
 
 from ..atomic import atomic_save, atomic_write_text, load_cache
+from ..job.reuse import train_or_reuse
 from .common import exits_on_bad_input
 from .coreset_args import (  # noqa: F401 (parse_method: part of this module's interface)
     DEFAULT_EMBED_EPOCHS,
@@ -74,28 +74,6 @@ def protocol_args(args: argparse.Namespace, epochs: int, seed: int, run_dir: Pat
     if args.data_path is not None:
         argv += ["--data-path", str(args.data_path)]
     return argv + shlex.split(args.train_args)
-
-
-def train_or_reuse(argv: list[str], rerun: bool, hooks: tuple = (), subset_digest: str | None = None,
-                   extra_file: Path | None = None) -> tuple[dict[str, Any], bool]:
-    """``(summary, reused)``: a finished run with the same arguments (and subset) is reused."""
-    from ..job.train import main as train_main
-    from .compare_runs import same_training
-
-    run_dir = Path(argv[argv.index("--output-dir") + 1])
-    summary_path = run_dir / "summary.json"
-    if summary_path.exists() and not rerun and (extra_file is None or extra_file.exists()):
-        summary = json.loads(summary_path.read_text())
-        saved_args = dict(summary.get("args", {}))
-        same_subset = subset_digest is None or (summary.get("subset") or {}).get("digest") == subset_digest
-        if subset_digest is not None and "--subset" in argv:  # the digest decides: a moved run is still reused
-            saved_args["subset"] = argv[argv.index("--subset") + 1]
-        if same_subset and same_training(saved_args, argv):
-            return summary, True
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "train.log", "w") as log, contextlib.redirect_stdout(log):
-        summary = train_main(argv, extra_hooks=hooks)
-    return summary, False
 
 
 def whole_data(args: argparse.Namespace, seed: int, out: Path, plain: Any, scores: list[str]) -> dict[str, Any]:
@@ -242,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 def learned_scores(args: argparse.Namespace, seed: int, out: Path, plain: Any,
                    run: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
     """The learned selector's predicted scores from the whole-data ``run``, and its costs."""
-    from .learned import LearnedConfig, predict_scores
+    from ..coreset.learned.pipeline import LearnedConfig, predict_scores
 
     cfg = LearnedConfig(dataset=args.dataset, data_path=args.data_path, img_size=args.img_size, seed=seed,
                         device=args.device, probe_clusters=args.probe_clusters, probe_epochs=args.probe_epochs,

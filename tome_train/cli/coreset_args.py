@@ -7,13 +7,13 @@ from typing import Any
 
 from tome_train.argtypes import one_line_errors
 
+from ..coreset.learned.pipeline import PROBE_GROUPINGS
 from ..data.registry import DATASETS
 from ..engine.runtime import DEVICES
 from .common import flags_taken
 
 # learned: features and its predicted scores; kcenter-mean: k-center started at the class mean
 FEATURE_METHODS = ("random", "herding", "kcenter", "kcenter-mean", "learned", "spectral-random")
-PROBE_GROUPINGS = ("class", "global")  # tome_train.cli.learned.LearnedConfig.probe_grouping
 SCORE_RULES = ("hard", "easy", "ccs")  # "SCORE" alone means hard: the most important samples
 DEFAULT_IMG_SIZE = {"digits": 16, "fashion-mnist": 28, "cifar10": 32}
 DEFAULT_EMBED_EPOCHS = {"digits": 30}
@@ -46,7 +46,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                    help="methods every other one is compared with per selection seed (row minus it, 95%% "
                         "t-interval); those not in --methods are skipped")
     p.add_argument("--train-args", default="", help="extra tools/train.py arguments for every run, quoted")
-    g = p.add_argument_group("learned selector (tome_train.cli.learned)")
+    g = p.add_argument_group("learned selector (tome_train.coreset.learned.pipeline)")
     add_probe_arguments(g)
     g.add_argument("--vit-epochs", type=int, default=3, help="epochs of the ViT giving CLS-attention statistics")
     p.add_argument("--device", default="cpu", choices=DEVICES)
@@ -99,7 +99,7 @@ def check_args(args: argparse.Namespace) -> dict[str, Any]:
     parsed = {m: parse_method(m) for m in methods}
     needed = {score for _, score in parsed.values() if score is not None}
     if any(rule == "learned" for rule, _ in parsed.values()):
-        from .learned import INDICATOR_SCORES
+        from ..coreset.learned.pipeline import INDICATOR_SCORES
 
         needed |= set(INDICATOR_SCORES)  # the learned selector's indicators come from the whole-data run
     scores = sorted(needed)

@@ -1,6 +1,6 @@
 """``tools/select.py``: choose a subset of a training set once and write it for ``tools/train.py --subset``.
 
-``--method learned`` runs the learned multi-metric selector (:mod:`tome_train.cli.learned`):
+``--method learned`` runs the learned multi-metric selector (:mod:`tome_train.coreset.learned.pipeline`):
 one whole-data ConvNet run gives the embedding and the per-sample scores, a small ViT the
 CLS-attention statistics, probe models the cluster labels, an MLP the predicted score of
 every sample; the subset is the top predicted samples of each spectral cluster (within
@@ -91,10 +91,10 @@ def _check(args: argparse.Namespace) -> None:
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> int:
     from ..coreset import select
+    from ..coreset.learned.pipeline import INDICATOR_SCORES, LearnedConfig, predict_scores
     from ..data import save_indices
     from ..scoring.passes import dataset_labels
     from .coreset import DEFAULT_EMBED_EPOCHS, DEFAULT_IMG_SIZE, _plain_train_set, whole_data
-    from .learned import INDICATOR_SCORES, LearnedConfig, predict_scores
 
     args = build_parser().parse_args(argv)
     _check(args)

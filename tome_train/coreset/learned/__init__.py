@@ -9,9 +9,8 @@ each cluster matches its label (:mod:`.regressor`); the selection rule (:mod:`.r
 ``select("learned", ...)``) takes the top predicted samples of each spectral cluster in
 proportion to its size.
 
-The training runs themselves (whole data, ViT, probes) go through the engine from
-:mod:`tome_train.cli.learned`; this package holds the parts that need no training loop
-besides the hooks.
+:mod:`.pipeline` (:func:`predict_scores`) runs the stages that train (the ViT, the probes)
+through :mod:`tome_train.job`, as ``tools/train.py`` does, and counts their cost.
 """
 
 from .indicators import (
@@ -20,12 +19,13 @@ from .indicators import (
     indicator_matrix,
     pca_embedding,
 )
+from .pipeline import INDICATOR_SCORES, PROBE_GROUPINGS, LearnedConfig, predict_scores
 from .probes import ValidationTop1Hook, class_covering_clusters, kmeans_clusters, validation_split
 from .regressor import fit_regressor
 from .rule import capped_split, class_clusters, default_clusters, learned_select, spectral_clusters
 
 __all__ = [
-    "ClsAttentionHook", "ValidationTop1Hook", "capped_split", "class_clusters", "class_covering_clusters",
+    "INDICATOR_SCORES", "PROBE_GROUPINGS", "ClsAttentionHook", "LearnedConfig", "ValidationTop1Hook", "capped_split", "class_clusters", "class_covering_clusters",
     "cls_attention_stats", "default_clusters", "fit_regressor", "indicator_matrix", "kmeans_clusters", "learned_select",
-    "pca_embedding", "spectral_clusters", "validation_split",
+    "pca_embedding", "predict_scores", "spectral_clusters", "validation_split",
 ]

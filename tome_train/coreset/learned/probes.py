@@ -1,6 +1,6 @@
 """Cluster labels: k-means clusters of the embedding, each labelled by a probe's validation top-1.
 
-The probe models train through the engine (``tome_train.cli.learned``); this module holds
+The probe models train through the engine (:mod:`.pipeline`); this module holds
 what they need around it: the seeded, class-stratified validation split carved from the
 *training* set, the k-means clusters of the remaining samples, and the hook that
 measures a trained probe on the validation split.

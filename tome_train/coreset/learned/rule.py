@@ -2,7 +2,7 @@
 with the highest predicted score, in proportion to the cluster's size.
 
 ``select("learned", budget, features=embedding, scores=predicted, ...)`` runs
-:func:`learned_select`; the scores come from :mod:`tome_train.cli.learned`.
+:func:`learned_select`; the scores come from :func:`.pipeline.predict_scores`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The learned selector's pipeline: from one whole-data run to a predicted score per sample.
 
-:func:`predict_scores` runs every stage that trains (through the engine, as ``tools/train.py``
-does) and times each:
+:func:`predict_scores` runs every stage that trains (through :mod:`tome_train.job`, as
+``tools/train.py`` does) and times each. Its input is one whole-data run of the
+condensation papers' protocol (``tools/coreset.py`` makes it):
 
 1. indicators: the scores of :data:`INDICATOR_SCORES` (measured by the whole-data run's
    hooks), CLS-attention statistics of a small ViT trained for ``vit_epochs`` and patched
@@ -28,10 +29,16 @@ from typing import Any
 
 import torch
 
-from ..flops import TrainingFlopsLedger
-from .coreset_args import PROBE_GROUPINGS
+from ...atomic import atomic_save, load_cache
+from ...data import save_indices
+from ...flops import TrainingFlopsLedger
+from ...scoring import importance
+from .indicators import ClsAttentionHook, indicator_matrix, pca_embedding
+from .probes import ValidationTop1Hook, class_covering_clusters, kmeans_clusters, validation_split
+from .regressor import fit_regressor, predict
 
 INDICATOR_SCORES = ("loss", "el2n", "forgetting", "curvature", "margin")
+PROBE_GROUPINGS = ("class", "global")  # LearnedConfig.probe_grouping
 DEFAULT_VIT = {"digits": "deit_micro_patch2_16"}  # elsewhere deit_micro_patch4_32
 INDICATOR_FIELDS = ("dataset", "data_path", "img_size", "seed", "device", "vit_model", "vit_epochs", "keep_rate",
                     "pca_dims")
@@ -71,7 +78,9 @@ class LearnedConfig:
 
 
 def _train(argv: list[str], hooks: tuple) -> dict[str, Any]:
-    from .coreset import train_or_reuse
+    from ...job.reuse import (
+        train_or_reuse,  # the whole training stack: imported when a probe trains
+    )
 
     summary, _ = train_or_reuse(argv, rerun=True, hooks=hooks)
     return summary
@@ -102,9 +111,6 @@ def _eval_row(ledger: TrainingFlopsLedger, summary: dict[str, Any], samples: int
 def indicator_columns(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: Path,
                       ledger: TrainingFlopsLedger) -> dict[str, torch.Tensor]:
     """The raw indicator columns (name -> values; ``pca`` is ``N x pca_dims``)."""
-    from ..coreset.learned import ClsAttentionHook, pca_embedding
-    from ..scoring import importance
-
     columns = {name: importance(whole["scores"][name], True) for name in INDICATOR_SCORES}  # +inf -> finite
     vit = cfg.vit_model or DEFAULT_VIT.get(cfg.dataset, "deit_micro_patch4_32")
     hook = ClsAttentionHook(plain, cfg.keep_rate)
@@ -120,14 +126,6 @@ def indicator_columns(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], wor
 def cluster_labels(cfg: LearnedConfig, plain: Any, features: torch.Tensor, labels: torch.Tensor, work: Path,
                    ledger: TrainingFlopsLedger) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """``(train_rows, their k-means cluster, label per cluster)``; labels are probe top-1 in [0, 1]."""
-    from ..coreset.learned import (
-        ValidationTop1Hook,
-        class_covering_clusters,
-        kmeans_clusters,
-        validation_split,
-    )
-    from ..data import save_indices
-
     train_rows, val_rows = validation_split(labels, cfg.validation_fraction, cfg.seed)
     if cfg.probe_clusters > train_rows.numel():
         raise ValueError(f"probe_clusters ({cfg.probe_clusters}) must not exceed the number of samples left "
@@ -159,9 +157,6 @@ def cached_indicators(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], wor
     """``(matrix, column names, indicator names, seconds)`` from ``work/indicators.pt`` when it
     was made with the same indicator settings and whole-data run, else computed (and saved).
     The ledger gets the indicator rows either way, and ``seconds`` is what computing took."""
-    from ..atomic import atomic_save, load_cache
-    from ..coreset.learned import indicator_matrix
-
     cache = work / "indicators.pt"
     key = {**{name: getattr(cfg, name) for name in INDICATOR_FIELDS}, "whole_data": whole_digest}
     saved = None if rerun else load_cache(cache)
@@ -186,10 +181,6 @@ def predict_scores(cfg: LearnedConfig, plain: Any, whole: dict[str, Any], work: 
     :data:`INDICATOR_SCORES` from one whole-data run, with its ``summary``. Cached in
     ``work/learned.pt`` under ``cfg`` and a digest of the embedding (reused unless ``rerun``).
     """
-    from ..atomic import atomic_save, load_cache
-    from ..coreset.learned import fit_regressor
-    from ..coreset.learned.regressor import predict
-
     cfg.check()
     cache = work / "learned.pt"
     features = whole["features"].detach().cpu().contiguous()
