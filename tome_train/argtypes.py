@@ -10,7 +10,7 @@ import math
 
 from tome_train.validation import check_fraction
 
-__all__ = ["DefaultsHelpFormatter", "bounded", "fraction", "int_list", "one_line_errors"]
+__all__ = ["DefaultsHelpFormatter", "bounded", "fraction", "int_list", "number_in", "one_line_errors"]
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -57,6 +57,23 @@ def fraction(name: str):
             return check_fraction(value, name)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
+
+    return parse
+
+
+def number_in(name: str, low: float, high: float, *, high_open: bool = False, noun: str = "a number"):
+    """argparse type for a float in ``[low, high]`` (``[low, high)`` with ``high_open``),
+    naming the option and the interval in its errors."""
+    interval = f"[{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {noun} in {interval}, got {text!r}") from None
+        if not (low <= value < high if high_open else low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{name} must be {noun} in {interval}, got {value}")
+        return value
 
     return parse
 

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from tome_train.argtypes import DefaultsHelpFormatter, bounded, fraction, one_line_errors
+from tome_train.argtypes import DefaultsHelpFormatter, bounded, fraction, number_in, one_line_errors
 from tome_train.attention import IMPLS
 from tome_train.data.registry import DATASETS, default_in_chans
 from tome_train.engine.optim import OPTIMIZERS
@@ -53,21 +53,6 @@ def _layers(text: str) -> tuple[int, ...]:
     if not layers or any(layer < 0 for layer in layers):
         raise argparse.ArgumentTypeError(f"--prune-layers: non-negative ints, got {text!r}")
     return layers
-
-
-def _unit_interval(name: str):
-    """argparse type for a float in [0, 1)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in [0, 1), got {text!r}") from None
-        if not 0.0 <= value < 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be in [0, 1), got {value}")
-        return value
-
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which samples train each epoch: full; static-random / dynamic-random / "
                         "forgetting-swap at --data-keep; infobatch / seta (dynamic, loss-based). "
                         "Default: forgetting-swap when --data-keep < 1, else full")
-    g.add_argument("--prune-ratio", type=_unit_interval("--prune-ratio"), default=None,
+    g.add_argument("--prune-ratio", type=number_in("--prune-ratio", 0, 1, high_open=True), default=None,
                    help="infobatch: share of the well-learned samples dropped each epoch (default 0.5); "
                         "seta: share of the data dropped at random first (default 0.3)")
     g.add_argument("--delta", type=fraction("--delta"), default=None,

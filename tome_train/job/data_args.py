@@ -10,27 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from tome_train.argtypes import bounded
+from tome_train.argtypes import bounded, number_in
 from tome_train.data.augment import PER_ITEM, Augmentation
 from tome_train.data.registry import resolve_augmentation
 
 # The defaults key of a folder of small images: it shares the built-in small-image sets' recipe.
 SMALL_IMAGE_FOLDER = "imagefolder-small"
-
-
-def _probability(name: str):
-    """argparse type for a probability in [0, 1], naming the option."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a probability in [0, 1], got {text!r}") from None
-        if not 0.0 <= value <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be a probability in [0, 1], got {value}")
-        return value
-
-    return parse
 
 
 def add_augmentation_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,9 +24,9 @@ def add_augmentation_arguments(p: argparse.ArgumentParser) -> None:
         "Unset options take the data set's default. Small images (built-in sets, image folders "
         "of images <= 64 px) are held in memory: random crop with --crop-pad zero padding, flips. "
         "Folders of larger images are read per item with timm's ImageNet transform.")
-    g.add_argument("--hflip", type=_probability("--hflip"), default=None, metavar="P",
+    g.add_argument("--hflip", type=number_in("--hflip", 0, 1, noun="a probability"), default=None, metavar="P",
                    help="horizontal flip probability (default 0.5; 0 for digits)")
-    g.add_argument("--vflip", type=_probability("--vflip"), default=None, metavar="P",
+    g.add_argument("--vflip", type=number_in("--vflip", 0, 1, noun="a probability"), default=None, metavar="P",
                    help="vertical flip probability (default 0)")
     g.add_argument("--crop-pad", type=bounded(int, "--crop-pad", strictly_positive=False), default=None,
                    metavar="PX", help="in-memory pipeline: zero padding of the random crop (default 4 for "
@@ -56,7 +41,7 @@ def add_augmentation_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--aa", default=None, metavar="POLICY",
                    help="per-item pipeline: timm AutoAugment/RandAugment policy, e.g. rand-m9-mstd0.5-inc1 "
                         "(default: none)")
-    g.add_argument("--reprob", type=_probability("--reprob"), default=None, metavar="P",
+    g.add_argument("--reprob", type=number_in("--reprob", 0, 1, noun="a probability"), default=None, metavar="P",
                    help="per-item pipeline: random erasing probability (default 0)")
 
 
