@@ -12,17 +12,15 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
 
-from ..job.reuse import same_training
+from ..job.reuse import finished_run
 
 
 def run_one(argv: list[str], rerun: bool, in_process: bool) -> dict[str, Any]:
     """Train (or reuse) one run; in a child process with one thread when ``in_process`` is False."""
+    summary = None if rerun else finished_run(argv)
+    if summary is not None:
+        return summary
     run_dir = Path(argv[argv.index("--output-dir") + 1])
-    summary_path = run_dir / "summary.json"
-    if summary_path.exists() and not rerun:
-        summary = json.loads(summary_path.read_text())
-        if same_training(summary.get("args", {}), argv):
-            return summary
     print(f"[compare] train.py {' '.join(argv)}", file=sys.stderr, flush=True)
     if in_process:
         from ..job.train import main as train_main
@@ -37,7 +35,7 @@ def run_one(argv: list[str], rerun: bool, in_process: bool) -> dict[str, Any]:
         if done.returncode != 0:
             tail = (run_dir / "train.log").read_text().strip().splitlines()[-1:] or [""]
             raise ValueError(f"run {run_dir} failed (exit {done.returncode}): {tail[0]}")
-    return json.loads(summary_path.read_text())
+    return json.loads((run_dir / "summary.json").read_text())
 
 
 def run_all(

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["same_training", "train_or_reuse"]
+__all__ = ["finished_run", "same_training", "train_or_reuse"]
 
 # Arguments that do not change what a run computes.
 _NOT_COMPARED = {"output_dir", "resume", "no_progress", "num_workers", "threads"}
@@ -25,21 +25,30 @@ def same_training(saved: dict[str, Any], argv: list[str]) -> bool:
     return all(saved.get(k) == wanted.get(k) for k in keys if wanted.get(k) is not None)
 
 
+def finished_run(argv: list[str], subset_digest: str | None = None,
+                 extra_file: Path | None = None) -> dict[str, Any] | None:
+    """The summary of the finished run in ``argv``'s ``--output-dir`` if it trained what
+    ``argv`` asks for (on the subset of ``subset_digest``, and ``extra_file`` exists), else None."""
+    summary_path = Path(argv[argv.index("--output-dir") + 1]) / "summary.json"
+    if not summary_path.exists() or (extra_file is not None and not extra_file.exists()):
+        return None
+    summary = json.loads(summary_path.read_text())
+    saved_args = dict(summary.get("args", {}))
+    same_subset = subset_digest is None or (summary.get("subset") or {}).get("digest") == subset_digest
+    if subset_digest is not None and "--subset" in argv:  # the digest decides: a moved run is still reused
+        saved_args["subset"] = argv[argv.index("--subset") + 1]
+    return summary if same_subset and same_training(saved_args, argv) else None
+
+
 def train_or_reuse(argv: list[str], rerun: bool, hooks: tuple = (), subset_digest: str | None = None,
                    extra_file: Path | None = None) -> tuple[dict[str, Any], bool]:
     """``(summary, reused)``: a finished run with the same arguments (and subset) is reused."""
     from .train import main as train_main
 
+    summary = None if rerun else finished_run(argv, subset_digest, extra_file)
+    if summary is not None:
+        return summary, True
     run_dir = Path(argv[argv.index("--output-dir") + 1])
-    summary_path = run_dir / "summary.json"
-    if summary_path.exists() and not rerun and (extra_file is None or extra_file.exists()):
-        summary = json.loads(summary_path.read_text())
-        saved_args = dict(summary.get("args", {}))
-        same_subset = subset_digest is None or (summary.get("subset") or {}).get("digest") == subset_digest
-        if subset_digest is not None and "--subset" in argv:  # the digest decides: a moved run is still reused
-            saved_args["subset"] = argv[argv.index("--subset") + 1]
-        if same_subset and same_training(saved_args, argv):
-            return summary, True
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "train.log", "w") as log, contextlib.redirect_stdout(log):
         summary = train_main(argv, extra_hooks=hooks)
