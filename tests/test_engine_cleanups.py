@@ -145,3 +145,20 @@ def test_library_never_imports_the_command_line_layer() -> None:
     for path in library:
         for module in _absolute_imports(path):
             assert not module.startswith("tome_train.cli"), (str(path.relative_to(REPO_ROOT)), module)
+
+
+@pytest.mark.parametrize("text,high_open,ok", [
+    ("0", True, True), ("0.999", True, True), ("1", True, False), ("1", False, True),
+    ("-0.01", False, False), ("nan", False, False), ("x", False, False),
+])
+def test_number_in_names_the_option_and_the_interval(text: str, high_open: bool, ok: bool) -> None:
+    import argparse
+
+    from tome_train.argtypes import number_in
+
+    parse = number_in("--knob", 0, 1, high_open=high_open)
+    if ok:
+        assert parse(text) == float(text)
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match=r"--knob must be a number in \[0, 1[\)\]], got"):
+            parse(text)
